@@ -1,0 +1,445 @@
+//! EfficientNet-Lite0 with a gate on every ReLU6 neuron: architecture, weights, class names.
+//!
+//! Every gated layer computes `y = z ⊙ relu6(bn(conv(x)))`. BatchNorm is a fixed per-channel
+//! affine map made from the running statistics, so it is always in inference mode (also under
+//! autodiff). It is applied after the convolution in PyTorch's order rather than folded into the
+//! weights: folding moves a few pre-activations across ReLU6's kinks and the gradients then
+//! differ from the reference by ~1e-3 instead of ~1e-6. Padding is TensorFlow's "SAME": for
+//! stride 2 on even sizes the extra pixel goes bottom/right.
+
+pub mod labels;
+pub mod pth;
+pub mod weights;
+
+use burn::tensor::activation::relu6;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::error::{Error, Result};
+pub use weights::{Precision, Weights};
+
+/// Side of the square input image, in pixels.
+pub const INPUT_SIZE: usize = 224;
+/// Number of ImageNet classes.
+pub const NUM_CLASSES: usize = 1000;
+/// Number of gated (ReLU6) layers.
+pub const NUM_GATED: usize = 33;
+
+/// One MBConv stage of EfficientNet-Lite0: (expand ratio, kernel, stride, in, out, repeats).
+/// Values from Tan & Le 2019 (B0 baseline); "lite" drops squeeze-excitation and uses ReLU6.
+const STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
+];
+const STEM_CHANNELS: usize = 32;
+const HEAD_CHANNELS: usize = 1280;
+
+/// Shape of one convolution of the network: weight `[out, in/groups, k, k]`, then BatchNorm `scale`, `shift` `[out]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvSpec {
+    /// Parameter name prefix, e.g. `b3.dw`.
+    pub name: String,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Square kernel side.
+    pub kernel: usize,
+    /// Stride in both directions.
+    pub stride: usize,
+    /// Whether it is depthwise (groups = channels).
+    pub depthwise: bool,
+}
+
+impl ConvSpec {
+    fn new(name: String, in_channels: usize, out_channels: usize, kernel: usize, stride: usize, depthwise: bool) -> Self {
+        Self { name, in_channels, out_channels, kernel, stride, depthwise }
+    }
+
+    /// Shape of the weight tensor.
+    pub fn weight_shape(&self) -> [usize; 4] {
+        let per_group = if self.depthwise { 1 } else { self.in_channels };
+        [self.out_channels, per_group, self.kernel, self.kernel]
+    }
+}
+
+/// One inverted-residual block: optional 1×1 expansion, depthwise k×k, 1×1 projection.
+#[derive(Debug, Clone)]
+struct BlockSpec {
+    expand: Option<ConvSpec>,
+    dw: ConvSpec,
+    project: ConvSpec,
+    residual: bool,
+}
+
+fn block_specs() -> Vec<BlockSpec> {
+    let mut blocks = Vec::new();
+    for (ratio, kernel, stride, cin, cout, repeats) in STAGES {
+        for r in 0..repeats {
+            let (cin, stride) = if r == 0 { (cin, stride) } else { (cout, 1) };
+            let i = blocks.len();
+            let hidden = cin * ratio;
+            blocks.push(BlockSpec {
+                expand: (ratio != 1).then(|| ConvSpec::new(format!("b{i}.expand"), cin, hidden, 1, 1, false)),
+                dw: ConvSpec::new(format!("b{i}.dw"), hidden, hidden, kernel, stride, true),
+                project: ConvSpec::new(format!("b{i}.project"), hidden, cout, 1, 1, false),
+                residual: stride == 1 && cin == cout,
+            });
+        }
+    }
+    blocks
+}
+
+fn stem_spec() -> ConvSpec {
+    ConvSpec::new("stem".into(), 3, STEM_CHANNELS, 3, 2, false)
+}
+
+fn head_spec() -> ConvSpec {
+    ConvSpec::new("head".into(), STAGES[6].4, HEAD_CHANNELS, 1, 1, false)
+}
+
+/// Every convolution in forward order (stem, blocks, head).
+pub fn conv_specs() -> Vec<ConvSpec> {
+    let mut specs = vec![stem_spec()];
+    for b in block_specs() {
+        specs.extend(b.expand);
+        specs.push(b.dw);
+        specs.push(b.project);
+    }
+    specs.push(head_spec());
+    specs
+}
+
+/// A gated layer: its name and the shape `[C, H, W]` of its activation for a 224×224 input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatedLayer {
+    /// Name as in the golden files: `stem`, `b0.dw`, `b1.expand`, …, `head`.
+    pub name: String,
+    /// Channels, height, width of the activation (and of its gate).
+    pub shape: [usize; 3],
+}
+
+/// The 33 gated layers in forward order, with their activation shapes for a 224×224 input.
+pub fn gated_layers() -> Vec<GatedLayer> {
+    let mut size = INPUT_SIZE.div_ceil(2);
+    let mut layers = vec![GatedLayer { name: "stem".into(), shape: [STEM_CHANNELS, size, size] }];
+    for b in block_specs() {
+        if let Some(e) = &b.expand {
+            layers.push(GatedLayer { name: e.name.clone(), shape: [e.out_channels, size, size] });
+        }
+        size = size.div_ceil(b.dw.stride);
+        layers.push(GatedLayer { name: b.dw.name.clone(), shape: [b.dw.out_channels, size, size] });
+    }
+    layers.push(GatedLayer { name: "head".into(), shape: [HEAD_CHANNELS, size, size] });
+    layers
+}
+
+/// Index of a gated layer by name (`stem`, `b8.dw`, `head`, …).
+pub fn gated_layer_index(name: &str) -> Option<usize> {
+    gated_layers().iter().position(|l| l.name == name)
+}
+
+/// A convolution with TF "SAME" padding followed by inference BatchNorm (`scale`, `shift` as `[1, C, 1, 1]`).
+#[derive(Debug, Clone)]
+struct Conv {
+    weight: Tensor<4>,
+    scale: Tensor<4>,
+    shift: Tensor<4>,
+    kernel: usize,
+    stride: usize,
+    groups: usize,
+}
+
+impl Conv {
+    fn load(spec: &ConvSpec, weights: &Weights, device: &Device) -> Result<Self> {
+        Ok(Self {
+            weight: weights.tensor::<4>(&format!("{}.weight", spec.name), device)?,
+            scale: weights.tensor::<1>(&format!("{}.scale", spec.name), device)?.reshape([1, spec.out_channels, 1, 1]),
+            shift: weights.tensor::<1>(&format!("{}.shift", spec.name), device)?.reshape([1, spec.out_channels, 1, 1]),
+            kernel: spec.kernel,
+            stride: spec.stride,
+            groups: if spec.depthwise { spec.out_channels } else { 1 },
+        })
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let pad = |size: usize| {
+            let out = size.div_ceil(self.stride);
+            let total = ((out - 1) * self.stride + self.kernel).saturating_sub(size);
+            (total / 2, total - total / 2)
+        };
+        let options = ConvOptions {
+            stride: [self.stride; 2],
+            padding: [pad(h), pad(w)],
+            dilation: [1, 1],
+            groups: self.groups,
+        };
+        conv2d(x, self.weight.clone(), None, options) * self.scale.clone() + self.shift.clone()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    expand: Option<Conv>,
+    dw: Conv,
+    project: Conv,
+    residual: bool,
+}
+
+/// Gates for some or all of the 33 gated layers; a missing gate means all ones.
+#[derive(Debug, Clone, Default)]
+pub struct Gates {
+    per_layer: Vec<Option<Tensor<4>>>,
+}
+
+impl Gates {
+    /// No gates: every neuron open.
+    pub fn open() -> Self {
+        Self { per_layer: vec![None; NUM_GATED] }
+    }
+
+    /// Sets the gate of `layer` (shape `[1, C, H, W]` of that layer's activation).
+    pub fn set(&mut self, layer: usize, gate: Tensor<4>) {
+        self.per_layer.resize(NUM_GATED, None);
+        self.per_layer[layer] = Some(gate);
+    }
+
+    /// The gate of `layer`, if one is set.
+    pub fn get(&self, layer: usize) -> Option<&Tensor<4>> {
+        self.per_layer.get(layer).and_then(Option::as_ref)
+    }
+}
+
+/// The output of a gated forward pass.
+#[derive(Debug, Clone)]
+pub struct GatedOutput {
+    /// Class scores before softmax, `[batch, 1000]`.
+    pub logits: Tensor<2>,
+    /// Each gated layer's pre-activation `bn(conv(x))`, when asked for.
+    pub pre_activations: Vec<Tensor<4>>,
+    /// Each gated layer's output `z ⊙ relu6(pre)`, when asked for.
+    pub outputs: Vec<Tensor<4>>,
+}
+
+/// EfficientNet-Lite0 (ImageNet, 1000 classes) with gateable ReLU6 layers.
+#[derive(Debug, Clone)]
+pub struct EfficientNetLite0 {
+    stem: Conv,
+    blocks: Vec<Block>,
+    head: Conv,
+    fc_weight: Tensor<2>,
+    fc_bias: Tensor<1>,
+}
+
+impl EfficientNetLite0 {
+    /// Builds the network from a weight file, on `device`.
+    pub fn new(weights: &Weights, device: &Device) -> Result<Self> {
+        let blocks = block_specs()
+            .iter()
+            .map(|b| {
+                Ok(Block {
+                    expand: b.expand.as_ref().map(|e| Conv::load(e, weights, device)).transpose()?,
+                    dw: Conv::load(&b.dw, weights, device)?,
+                    project: Conv::load(&b.project, weights, device)?,
+                    residual: b.residual,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            stem: Conv::load(&stem_spec(), weights, device)?,
+            blocks,
+            head: Conv::load(&head_spec(), weights, device)?,
+            fc_weight: weights.tensor::<2>("fc.weight", device)?,
+            fc_bias: weights.tensor::<1>("fc.bias", device)?,
+        })
+    }
+
+    /// Plain forward pass: input `[N, 3, H, W]` (normalised, see [`crate::imaging`]) → logits `[N, 1000]`.
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
+        self.forward_with(input, &mut |_, pre| relu6(pre))
+    }
+
+    /// Forward pass with gates; optionally keeps every gated layer's pre-activation and output.
+    pub fn forward_gated(&self, input: Tensor<4>, gates: &Gates, keep_activations: bool) -> GatedOutput {
+        let mut pre_activations = Vec::new();
+        let mut outputs = Vec::new();
+        let logits = self.forward_with(input, &mut |layer, pre| {
+            let out = match gates.get(layer) {
+                Some(z) => z.clone() * relu6(pre.clone()),
+                None => relu6(pre.clone()),
+            };
+            if keep_activations {
+                pre_activations.push(pre);
+                outputs.push(out.clone());
+            }
+            out
+        });
+        GatedOutput { logits, pre_activations, outputs }
+    }
+
+    /// Forward pass where `activate(layer, pre)` replaces each gated layer's `relu6(pre)`.
+    ///
+    /// This is the one place where backward rules (gates, guided backprop, recovering…) hook in.
+    pub fn forward_with(&self, input: Tensor<4>, activate: &mut dyn FnMut(usize, Tensor<4>) -> Tensor<4>) -> Tensor<2> {
+        let mut layer = 0;
+        let mut act = |pre: Tensor<4>| {
+            let out = activate(layer, pre);
+            layer += 1;
+            out
+        };
+        let mut x = act(self.stem.forward(input));
+        for block in &self.blocks {
+            let skip = x.clone();
+            if let Some(expand) = &block.expand {
+                x = act(expand.forward(x));
+            }
+            x = act(block.dw.forward(x));
+            x = block.project.forward(x);
+            if block.residual {
+                x = x + skip;
+            }
+        }
+        let features = act(self.head.forward(x));
+        self.classify_features(features)
+    }
+
+    /// Global average pool and the linear classifier: head activation `[N, 1280, h, w]` → logits.
+    pub fn classify_features(&self, features: Tensor<4>) -> Tensor<2> {
+        let pooled: Tensor<2> = features.mean_dims(&[2, 3]).flatten(1, 3);
+        pooled.matmul(self.fc_weight.clone().transpose()) + self.fc_bias.clone().unsqueeze()
+    }
+
+    /// Class probabilities (softmax of the logits) of one `[1, 3, H, W]` input, read back to the host.
+    pub async fn probabilities(&self, input: Tensor<4>) -> Result<Vec<f32>> {
+        read_back(burn::tensor::activation::softmax(self.forward(input), 1)).await
+    }
+
+    /// Weights of the linear classifier, `[1000, 1280]` (for CAM).
+    pub fn classifier_weight(&self) -> Tensor<2> {
+        self.fc_weight.clone()
+    }
+
+    /// ∂logit_c/∂input and ∂logit_c/∂gate for every gated layer, from one backward pass.
+    ///
+    /// `gates` default to all ones; `input` is `[1, 3, H, W]`; the device of `input` need not have
+    /// autodiff enabled (it is enabled here). Returns tensors without autodiff.
+    pub fn class_gradients(&self, input: Tensor<4>, gates: &Gates, class: usize) -> Result<ClassGradients> {
+        check_class(class)?;
+        let [n, _, _, _] = input.dims();
+        if n != 1 {
+            return Err(Error::Shape(format!("class_gradients takes one image, got a batch of {n}")));
+        }
+        let device = input.device().autodiff();
+        let input = input.autodiff().require_grad();
+        let shapes = self.activation_shapes(&input);
+        let mut tracked = Gates::open();
+        for (layer, shape) in shapes.iter().enumerate() {
+            let z = match gates.get(layer) {
+                Some(z) => z.clone().detach().autodiff(),
+                None => Tensor::ones(*shape, &device),
+            };
+            tracked.set(layer, z.require_grad());
+        }
+        let out = self.forward_gated(input.clone(), &tracked, false);
+        let logit = out.logits.narrow(1, class, 1).sum();
+        let grads = logit.backward();
+        let missing = || Error::Device("backward pass produced no gradient".into());
+        let input_grad = input.grad(&grads).ok_or_else(missing)?;
+        let gate_grads = (0..NUM_GATED)
+            .map(|l| tracked.get(l).and_then(|z| z.grad(&grads)).ok_or_else(missing))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ClassGradients { logit: logit.without_autodiff(), input: input_grad, gates: gate_grads })
+    }
+
+    /// Activation shapes `[1, C, H, W]` of the gated layers for this input size.
+    pub fn activation_shapes(&self, input: &Tensor<4>) -> Vec<[usize; 4]> {
+        let [n, _, h, w] = input.dims();
+        let mut shapes = Vec::with_capacity(NUM_GATED);
+        let (mut h, mut w) = (h.div_ceil(2), w.div_ceil(2));
+        shapes.push([n, STEM_CHANNELS, h, w]);
+        for b in &self.blocks {
+            if let Some(e) = &b.expand {
+                shapes.push([n, e.weight.dims()[0], h, w]);
+            }
+            h = h.div_ceil(b.dw.stride);
+            w = w.div_ceil(b.dw.stride);
+            shapes.push([n, b.dw.weight.dims()[0], h, w]);
+        }
+        shapes.push([n, HEAD_CHANNELS, h, w]);
+        shapes
+    }
+}
+
+/// Gradients of one class logit from one backward pass (tensors without autodiff).
+#[derive(Debug, Clone)]
+pub struct ClassGradients {
+    /// The logit itself, `[1]`.
+    pub logit: Tensor<1>,
+    /// ∂logit/∂input, `[1, 3, H, W]`.
+    pub input: Tensor<4>,
+    /// ∂logit/∂z for each of the 33 gated layers, `[1, C, H, W]` each.
+    pub gates: Vec<Tensor<4>>,
+}
+
+/// Checks that `class` is one of the 1000 ImageNet classes.
+pub fn check_class(class: usize) -> Result<()> {
+    if class < NUM_CLASSES {
+        Ok(())
+    } else {
+        Err(Error::UnknownClass { query: class.to_string(), suggestions: vec![format!("an index from 0 to {}", NUM_CLASSES - 1)] })
+    }
+}
+
+/// Uploads a preprocessed image (`[3, H, W]` floats, see [`crate::imaging`]) as a `[1, 3, H, W]` tensor.
+pub fn input_tensor(chw: Vec<f32>, height: usize, width: usize, device: &Device) -> Result<Tensor<4>> {
+    if chw.len() != 3 * height * width {
+        return Err(Error::Shape(format!("expected 3×{height}×{width} floats, got {}", chw.len())));
+    }
+    Ok(Tensor::from_data(TensorData::new(chw, [1, 3, height, width]), device))
+}
+
+/// Indices and values of the `k` largest entries, best first (sorted on the host: WebGPU has no sort).
+pub fn top_k(values: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+    order.into_iter().take(k).map(|i| (i, values[i])).collect()
+}
+
+/// Reads a tensor back to the host (asynchronously, as WebGPU requires).
+pub async fn read_back<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
+    let data = tensor.into_data_async().await.map_err(|e| Error::Device(format!("{e:?}")))?;
+    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Device(format!("{e:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thirty_three_gated_layers_named_as_the_golden_files() {
+        let layers = gated_layers();
+        assert_eq!(layers.len(), NUM_GATED);
+        assert_eq!(layers[0], GatedLayer { name: "stem".into(), shape: [32, 112, 112] });
+        assert_eq!(layers[1].name, "b0.dw");
+        assert_eq!(layers[2].name, "b1.expand");
+        let b8 = gated_layer_index("b8.dw").unwrap();
+        assert_eq!(layers[b8].shape, [480, 14, 14]);
+        assert_eq!(layers[32], GatedLayer { name: "head".into(), shape: [1280, 7, 7] });
+    }
+
+    #[test]
+    fn forty_nine_convolutions_and_4_65_million_parameters() {
+        // Stem, block 0 (depthwise, project), 15 blocks × (expand, depthwise, project), head.
+        let specs = conv_specs();
+        assert_eq!(specs.len(), 1 + 2 + 15 * 3 + 1);
+        let params: usize = specs.iter().map(|s| s.weight_shape().iter().product::<usize>() + 2 * s.out_channels).sum();
+        assert_eq!(params + 1280 * 1000 + 1000, 4_652_008);
+    }
+}

@@ -1,0 +1,128 @@
+//! The `thinktwice classify` command on every supported format and on bad input.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use image::{DynamicImage, ImageFormat};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("thinktwice-test-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn classify(args: &[&Path]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_thinktwice"))
+        .arg("classify")
+        .arg("--weights")
+        .arg(common::weights_path("f32"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// Top-1 class index printed for `path` in `stdout`.
+fn top1(stdout: &str, path: &Path) -> usize {
+    let mut lines = stdout.lines().skip_while(|l| *l != path.display().to_string());
+    lines.next().unwrap_or_else(|| panic!("{} not in output:\n{stdout}", path.display()));
+    lines.next().unwrap().split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// Writes `image` as CMYK JPEG (the `image` crate cannot encode CMYK).
+fn write_cmyk_jpeg(image: &DynamicImage, path: &Path) {
+    let rgb = image.to_rgb8();
+    let cmyk: Vec<u8> = rgb
+        .pixels()
+        .flat_map(|p| {
+            let [r, g, b] = p.0.map(|v| v as f32 / 255.0);
+            let k = 1.0 - r.max(g).max(b);
+            let f = |c: f32| if k >= 1.0 { 0 } else { (255.0 * (1.0 - c - k) / (1.0 - k)).round() as u8 };
+            // Plain CMYK (0 = no ink); jpeg-encoder stores it inverted, Adobe style.
+            [f(r), f(g), f(b), (255.0 * k).round() as u8]
+        })
+        .collect();
+    jpeg_encoder::Encoder::new_file(path, 92)
+        .unwrap()
+        .encode(&cmyk, rgb.width() as u16, rgb.height() as u16, jpeg_encoder::ColorType::Cmyk)
+        .unwrap();
+}
+
+#[test]
+fn classifies_every_format_and_reports_bad_files() {
+    let dir = scratch("formats");
+    // The cat photo when available; otherwise a synthetic picture (formats still checked).
+    let photo = common::cat_photo().map(|p| image::open(p).unwrap());
+    let img = photo.clone().unwrap_or_else(|| {
+        DynamicImage::ImageRgb8(image::RgbImage::from_fn(320, 240, |x, y| image::Rgb([x as u8, y as u8, 128])))
+    });
+    let mut files = Vec::new();
+    for (name, format) in [
+        ("jpeg.jpg", ImageFormat::Jpeg),
+        ("png.png", ImageFormat::Png),
+        ("webp.webp", ImageFormat::WebP),
+        ("bmp.bmp", ImageFormat::Bmp),
+        ("tiff.tiff", ImageFormat::Tiff),
+        ("gif.gif", ImageFormat::Gif),
+    ] {
+        let path = dir.join(name);
+        let img = if format == ImageFormat::Jpeg { DynamicImage::ImageRgb8(img.to_rgb8()) } else { img.to_rgba8().into() };
+        img.save_with_format(&path, format).unwrap();
+        files.push(path);
+    }
+    let gray = dir.join("gray.png");
+    DynamicImage::ImageLuma8(img.to_luma8()).save(&gray).unwrap();
+    let alpha = dir.join("alpha.png");
+    let mut rgba = img.to_rgba8();
+    rgba.pixels_mut().for_each(|p| p.0[3] = 200);
+    rgba.save(&alpha).unwrap();
+    let cmyk = dir.join("cmyk.jpg");
+    write_cmyk_jpeg(&img, &cmyk);
+    files.extend([gray.clone(), alpha, cmyk]);
+
+    let corrupt = dir.join("corrupt.jpg");
+    std::fs::write(&corrupt, b"\xff\xd8\xff\xe0 this is not a jpeg").unwrap();
+    let missing = dir.join("missing.png");
+
+    let mut args: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    args.insert(2, &corrupt);
+    args.push(&missing);
+    let (code, stdout, stderr) = classify(&args);
+
+    assert_ne!(code, 0, "bad files must give a non-zero exit code");
+    assert_eq!(stderr.lines().filter(|l| l.contains("corrupt.jpg")).count(), 1, "{stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.contains("missing.png")).count(), 1, "{stderr}");
+    for f in &files {
+        let top = top1(&stdout, f);
+        assert_eq!(stdout.lines().skip_while(|l| *l != f.display().to_string()).skip(1).take(5).count(), 5);
+        if photo.is_some() {
+            // Tabby, tiger cat, Persian, Siamese, Egyptian cat: 281..=285.
+            assert!((281..=285).contains(&top), "{}: top-1 {top}\n{stdout}", f.display());
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn all_good_files_exit_zero_and_missing_weights_explain_themselves() {
+    let dir = scratch("ok");
+    let path = dir.join("plain.png");
+    image::RgbImage::from_pixel(64, 48, image::Rgb([30, 140, 200])).save(&path).unwrap();
+    let (code, stdout, _) = classify(&[&path]);
+    assert_eq!(code, 0);
+    assert_eq!(stdout.lines().count(), 6);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_thinktwice"))
+        .args(["classify", "--weights"])
+        .arg(dir.join("nope.safetensors"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nope.safetensors") && err.contains("thinktwice weights"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
