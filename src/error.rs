@@ -27,6 +27,9 @@ pub enum Error {
         /// Closest class names, best first.
         suggestions: Vec<String>,
     },
+    /// A saliency method or read-out name that does not exist.
+    #[error("unknown method {0}")]
+    UnknownMethod(String),
     /// A tensor has the wrong shape for what it is passed to.
     #[error("shape mismatch: {0}")]
     Shape(String),

@@ -75,17 +75,59 @@ pub fn frame(image: &RgbImage, framing: Framing) -> RgbImage {
     match framing {
         Framing::Whole => image::imageops::resize(image, size, size, FilterType::Triangle),
         Framing::CenterCrop => {
-            let (w, h) = image.dimensions();
-            let scale = RESIZE_SHORTER as f64 / w.min(h) as f64;
-            let (rw, rh) = (
-                ((w as f64 * scale).round() as u32).max(size),
-                ((h as f64 * scale).round() as u32).max(size),
-            );
+            let (rw, rh) = center_crop_resize(image.width(), image.height());
             let resized = image::imageops::resize(image, rw, rh, FilterType::Triangle);
             let (x0, y0) = ((rw - size) / 2, (rh - size) / 2);
             image::imageops::crop_imm(&resized, x0, y0, size, size).to_image()
         }
     }
+}
+
+/// Where the network input lies in the original image: input pixel (x, y) covers original
+/// pixel `(x · scale_x + offset_x, y · scale_y + offset_y)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameGeometry {
+    /// Original pixels per input pixel, horizontally.
+    pub scale_x: f32,
+    /// Original pixels per input pixel, vertically.
+    pub scale_y: f32,
+    /// Original x of the input's left edge.
+    pub offset_x: f32,
+    /// Original y of the input's top edge.
+    pub offset_y: f32,
+}
+
+impl FrameGeometry {
+    /// The geometry of [`frame`] for an image of `width × height`.
+    pub fn new(width: u32, height: u32, framing: Framing) -> Self {
+        let size = INPUT_SIZE as f32;
+        match framing {
+            Framing::Whole => Self { scale_x: width as f32 / size, scale_y: height as f32 / size, offset_x: 0.0, offset_y: 0.0 },
+            Framing::CenterCrop => {
+                let (rw, rh) = center_crop_resize(width, height);
+                let (sx, sy) = (width as f32 / rw as f32, height as f32 / rh as f32);
+                let (x0, y0) = ((rw - INPUT_SIZE as u32) / 2, (rh - INPUT_SIZE as u32) / 2);
+                Self { scale_x: sx, scale_y: sy, offset_x: x0 as f32 * sx, offset_y: y0 as f32 * sy }
+            }
+        }
+    }
+
+    /// A box in input pixels → the same box in original pixels.
+    pub fn to_original(&self, b: &crate::localize::BBox) -> crate::localize::BBox {
+        crate::localize::BBox {
+            x0: b.x0 * self.scale_x + self.offset_x,
+            y0: b.y0 * self.scale_y + self.offset_y,
+            x1: b.x1 * self.scale_x + self.offset_x,
+            y1: b.y1 * self.scale_y + self.offset_y,
+        }
+    }
+}
+
+/// Size after resizing the shorter side to 256 (never below the crop).
+fn center_crop_resize(w: u32, h: u32) -> (u32, u32) {
+    let size = INPUT_SIZE as u32;
+    let scale = RESIZE_SHORTER as f64 / w.min(h) as f64;
+    (((w as f64 * scale).round() as u32).max(size), ((h as f64 * scale).round() as u32).max(size))
 }
 
 /// Normalised CHW floats, `[3, H, W]`, each `(x − 127) / 128`.
@@ -139,6 +181,18 @@ mod tests {
         bmp[22..26].copy_from_slice(&20_000i32.to_le_bytes());
         let result = decode(&bmp);
         assert!(matches!(result, Err(Error::ImageTooLarge { width: 20_000, .. })), "{result:?}");
+    }
+
+    #[test]
+    fn geometry_maps_input_boxes_back() {
+        use crate::localize::BBox;
+        let whole = FrameGeometry::new(448, 112, Framing::Whole);
+        let b = whole.to_original(&BBox { x0: 0.0, y0: 0.0, x1: 224.0, y1: 224.0 });
+        assert_eq!(b, BBox { x0: 0.0, y0: 0.0, x1: 448.0, y1: 112.0 });
+        // 512×256 → 512×256 resized (shorter side 256), crop x from 144.
+        let crop = FrameGeometry::new(512, 256, Framing::CenterCrop);
+        let b = crop.to_original(&BBox { x0: 0.0, y0: 0.0, x1: 224.0, y1: 224.0 });
+        assert_eq!(b, BBox { x0: 144.0, y0: 16.0, x1: 368.0, y1: 240.0 });
     }
 
     #[test]

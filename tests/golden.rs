@@ -32,7 +32,7 @@ fn check_against_golden(net: &EfficientNetLite0, device: &Device, label: &str, g
         assert_eq!(top, top5, "{label} {name}: top-5");
 
         let grads = net.class_gradients(x(), &Gates::open(), class).unwrap();
-        let logit = pollster::block_on(model::read_back(grads.logit)).unwrap()[0];
+        let logit = pollster::block_on(model::read_back(grads.logits.clone())).unwrap()[class];
         assert!((logit - want[class]).abs() < 1e-3, "{label} {name}: logit {logit} vs {}", want[class]);
         let g = pollster::block_on(model::read_back(grads.input)).unwrap();
         let err = rel_l2(&g, &read_f32(dir.join(format!("{name}.grad_class{class}.f32"))));

@@ -42,6 +42,26 @@ pub fn parse_class(query: &str) -> Result<usize> {
     Err(Error::UnknownClass { query: q.to_string(), suggestions: closest_names(&wanted, 3) })
 }
 
+/// Parses a class list: `top1`, `top5` (any `topK`, ranked by `probabilities`), or
+/// comma-separated indices and names (`282,espresso`).
+pub fn parse_class_list(spec: &str, probabilities: &[f32]) -> Result<Vec<usize>> {
+    let s = spec.trim().to_lowercase();
+    if let Some(k) = s.strip_prefix("top").and_then(|k| k.parse::<usize>().ok()) {
+        return Ok(super::top_k(probabilities, k.clamp(1, NUM_CLASSES)).into_iter().map(|(c, _)| c).collect());
+    }
+    let mut classes = Vec::new();
+    for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
+        let c = parse_class(part)?;
+        if !classes.contains(&c) {
+            classes.push(c);
+        }
+    }
+    if classes.is_empty() {
+        return Err(Error::UnknownClass { query: spec.to_string(), suggestions: vec!["top1".into(), "an index".into(), "a name".into()] });
+    }
+    Ok(classes)
+}
+
 /// The `n` class names closest to `query` (edit distance, substrings first).
 pub fn closest_names(query: &str, n: usize) -> Vec<String> {
     let q = query.to_lowercase();
@@ -93,6 +113,12 @@ mod tests {
         assert_eq!(parse_class("Tiger Cat").unwrap(), 282);
         assert_eq!(parse_class("Tinca tinca").unwrap(), 0);
         assert!(parse_class("1000").is_err());
+        let mut probs = vec![0.0; NUM_CLASSES];
+        probs[7] = 0.5;
+        probs[3] = 0.2;
+        assert_eq!(parse_class_list("top2", &probs).unwrap(), vec![7, 3]);
+        assert_eq!(parse_class_list("282, espresso,282", &probs).unwrap(), vec![282, 967]);
+        assert!(parse_class_list(" , ", &probs).is_err());
         let err = parse_class("tigr cat").unwrap_err().to_string();
         assert!(err.contains("did you mean") && err.contains("tiger cat"), "{err}");
     }

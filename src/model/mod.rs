@@ -185,6 +185,19 @@ impl Conv {
     }
 }
 
+impl Conv {
+    /// Vector-Jacobian product of this (linear) layer: `Jᵀ g` for an input of `input_shape`.
+    ///
+    /// Computed by autodiff on a zero input: the layer is affine, so its Jacobian does not depend on it.
+    fn vjp(&self, g: Tensor<4>, input_shape: [usize; 4]) -> Tensor<4> {
+        let device = g.device().autodiff();
+        let x = Tensor::<4>::zeros(input_shape, &device).require_grad();
+        let y = self.forward(x.clone());
+        let grads = (y * g.without_autodiff()).sum().backward();
+        x.grad(&grads).expect("zero input is a leaf that requires grad").without_autodiff()
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Block {
     expand: Option<Conv>,
@@ -348,14 +361,72 @@ impl EfficientNetLite0 {
             tracked.set(layer, z.require_grad());
         }
         let out = self.forward_gated(input.clone(), &tracked, false);
-        let logit = out.logits.narrow(1, class, 1).sum();
+        let logit = out.logits.clone().narrow(1, class, 1).sum();
         let grads = logit.backward();
         let missing = || Error::Device("backward pass produced no gradient".into());
         let input_grad = input.grad(&grads).ok_or_else(missing)?;
         let gate_grads = (0..NUM_GATED)
             .map(|l| tracked.get(l).and_then(|z| z.grad(&grads)).ok_or_else(missing))
             .collect::<Result<Vec<_>>>()?;
-        Ok(ClassGradients { logit: logit.without_autodiff(), input: input_grad, gates: gate_grads })
+        Ok(ClassGradients { logits: out.logits.without_autodiff(), input: input_grad, gates: gate_grads })
+    }
+
+    /// ∂logit_class/∂(head output) for a head activation of `shape`: `w_class / (h·w)` everywhere.
+    pub fn class_seed(&self, class: usize, shape: [usize; 4]) -> Result<Tensor<4>> {
+        check_class(class)?;
+        let [n, c, h, w] = shape;
+        let row = self.fc_weight.clone().narrow(0, class, 1).reshape([1, c, 1, 1]) / (h * w) as f64;
+        Ok(row.expand([n, c, h, w]))
+    }
+
+    /// A backward pass from `seed` (gradient at the head's output) to the input, in which
+    /// `rule(layer, g_out, pre)` replaces each gated layer's backward step: it gets ∂S/∂y of the
+    /// layer's output and its pre-activation, and returns the gradient at the pre-activation.
+    ///
+    /// The linear parts (convolutions, BatchNorm, residual sums, pooling) are differentiated
+    /// exactly; `pre_activations` come from [`EfficientNetLite0::forward_gated`] with the same input.
+    /// This is where plain gradients, deconvnet, guided backprop and the feedback rules differ.
+    pub fn backward_with(
+        &self,
+        input_shape: [usize; 4],
+        pre_activations: &[Tensor<4>],
+        seed: Tensor<4>,
+        rule: &mut dyn FnMut(usize, Tensor<4>, &Tensor<4>) -> Tensor<4>,
+    ) -> Result<Tensor<4>> {
+        if pre_activations.len() != NUM_GATED {
+            return Err(Error::Shape(format!("{} pre-activations, expected {NUM_GATED}", pre_activations.len())));
+        }
+        let shape = |l: usize| pre_activations[l].dims();
+        let mut layer = NUM_GATED - 1;
+        let mut step = |layer: usize, g: Tensor<4>| rule(layer, g, &pre_activations[layer]);
+        // Head: 1×1 conv from the last block's output.
+        let g = step(layer, seed);
+        let last_block_out = {
+            let [n, _, h, w] = shape(layer);
+            [n, self.head.weight.dims()[1], h, w]
+        };
+        let mut g_x = self.head.vjp(g, last_block_out);
+        for block in self.blocks.iter().rev() {
+            layer -= 1;
+            let g_dw_pre = {
+                let g_dw_out = block.project.vjp(g_x.clone(), shape(layer));
+                step(layer, g_dw_out)
+            };
+            // The depthwise input: the expansion's output, or the block input (previous gated layer).
+            let g_dw_in = block.dw.vjp(g_dw_pre, shape(layer - 1));
+            let g_block_in = match &block.expand {
+                Some(expand) => {
+                    layer -= 1;
+                    let g_exp_pre = step(layer, g_dw_in);
+                    let [n, _, h, w] = shape(layer);
+                    expand.vjp(g_exp_pre, [n, expand.weight.dims()[1], h, w])
+                }
+                None => g_dw_in,
+            };
+            g_x = if block.residual { g_block_in + g_x } else { g_block_in };
+        }
+        let g_stem = step(0, g_x);
+        Ok(self.stem.vjp(g_stem, input_shape))
     }
 
     /// Activation shapes `[1, C, H, W]` of the gated layers for this input size.
@@ -380,8 +451,8 @@ impl EfficientNetLite0 {
 /// Gradients of one class logit from one backward pass (tensors without autodiff).
 #[derive(Debug, Clone)]
 pub struct ClassGradients {
-    /// The logit itself, `[1]`.
-    pub logit: Tensor<1>,
+    /// All logits of the pass, `[1, 1000]`.
+    pub logits: Tensor<2>,
     /// ∂logit/∂input, `[1, 3, H, W]`.
     pub input: Tensor<4>,
     /// ∂logit/∂z for each of the 33 gated layers, `[1, C, H, W]` each.

@@ -1,0 +1,309 @@
+//! Feedback inference: infer the gates `z` of every ReLU6 neuron top-down so that the target
+//! class score `S` (its logit) rises (Cao et al., "Look and Think Twice", ICCV 2015).
+//!
+//! Four variants, each a function below whose doc comment gives its update:
+//! [`soft`] (projected gradient ascent on `S − λ‖z‖₁`), [`hard`] (binary gates, layer-wise
+//! coordinate ascent), [`fsp`] (the authors' selective pruning) and [`fr`] (recovering).
+//! Every iteration yields a [`TraceRecord`], the unit the browser animates.
+
+pub mod rules;
+
+use burn::tensor::activation::softmax;
+use burn::tensor::Tensor;
+use web_time::Instant;
+
+use crate::error::Result;
+use crate::model::{self, EfficientNetLite0, Gates, NUM_GATED, read_back};
+
+/// Options of every variant (defaults tuned on the dev set, see docs/RESULTS.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackOptions {
+    /// Soft feedback step size η (in units of each layer's mean |∂S/∂z| at the start).
+    pub eta: f32,
+    /// Soft feedback L1 weight λ (same units: one value works across layers).
+    pub lambda: f32,
+    /// Stop when S changes by less than this between iterations (logit units).
+    pub epsilon: f32,
+    /// Most iterations (soft) or sweeps (hard).
+    pub max_iterations: usize,
+    /// Hard feedback threshold τ on ∂S/∂z (in units of each layer's mean |∂S/∂z|).
+    pub tau: f32,
+    /// Hard feedback: layers updated per backward pass (top-down groups).
+    pub layers_per_group: usize,
+    /// FSP / FR selection ratio r in `z = 1[g ≥ r · mean(g | g > 0)]`.
+    pub ratio: f32,
+    /// FSP: close the gates within this many pixels of each map's border.
+    pub border: usize,
+    /// FSP stage 1 gates only this many layers at the top.
+    pub top_layers: usize,
+    /// Which layers feedback may gate, as a half-open range of gated-layer indices.
+    pub gated_layers: std::ops::Range<usize>,
+}
+
+impl Default for FeedbackOptions {
+    fn default() -> Self {
+        Self {
+            eta: 0.25,
+            lambda: 0.5,
+            epsilon: 0.01,
+            max_iterations: 10,
+            tau: 0.0,
+            layers_per_group: 9,
+            ratio: 1.0,
+            border: 0,
+            top_layers: 1,
+            gated_layers: NUM_GATED - 1..NUM_GATED,
+        }
+    }
+}
+
+/// One step of a feedback run, as shown to the user.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TraceRecord {
+    /// 0 for the network before feedback, then one per iteration.
+    pub iteration: usize,
+    /// Target class logit S.
+    pub score: f32,
+    /// Softmax probability of the target class.
+    pub probability: f32,
+    /// Mean gate value per gated layer (33 numbers; the fraction open for binary gates).
+    pub open_fraction: Vec<f32>,
+    /// Milliseconds since the run started.
+    pub elapsed_ms: f64,
+    /// Backward passes used so far.
+    pub backward_passes: usize,
+}
+
+/// The outcome of a feedback run.
+#[derive(Debug, Clone)]
+pub struct FeedbackRun {
+    /// The inferred gates (every gated layer set).
+    pub gates: Gates,
+    /// One record per iteration, the first before any change.
+    pub trace: Vec<TraceRecord>,
+    /// For FR: the image gradient of its single pass (its natural read-out).
+    pub input_gradient: Option<Tensor<4>>,
+}
+
+struct Run<'a> {
+    net: &'a EfficientNetLite0,
+    input: Tensor<4>,
+    class: usize,
+    started: Instant,
+    passes: usize,
+    trace: Vec<TraceRecord>,
+    observer: &'a mut dyn FnMut(&TraceRecord),
+}
+
+impl Run<'_> {
+    /// Records the state under `gates`, given the logits of a pass with them; returns S.
+    async fn record(&mut self, logits: Tensor<2>, gates: &Gates) -> Result<f32> {
+        let prob = softmax(logits.clone(), 1).narrow(1, self.class, 1).reshape([1]);
+        let score = logits.narrow(1, self.class, 1).reshape([1]);
+        let mut parts = vec![score, prob];
+        for l in 0..NUM_GATED {
+            parts.push(gates.get(l).map_or_else(|| Tensor::ones([1], &self.input.device()), |z| z.clone().mean()));
+        }
+        let values = read_back(Tensor::cat(parts, 0)).await?;
+        let record = TraceRecord {
+            iteration: self.trace.len(),
+            score: values[0],
+            probability: values[1],
+            open_fraction: values[2..].to_vec(),
+            elapsed_ms: self.started.elapsed().as_secs_f64() * 1e3,
+            backward_passes: self.passes,
+        };
+        (self.observer)(&record);
+        self.trace.push(record);
+        Ok(values[0])
+    }
+
+    async fn score(&mut self, gates: &Gates) -> Result<f32> {
+        let logits = self.net.forward_gated(self.input.clone(), gates, false).logits;
+        self.record(logits, gates).await
+    }
+
+    /// ∂S/∂z for every layer under `gates` (one backward pass).
+    fn gate_gradients(&mut self, gates: &Gates) -> Result<model::ClassGradients> {
+        self.passes += 1;
+        self.net.class_gradients(self.input.clone(), gates, self.class)
+    }
+
+    fn finish(self, gates: Gates, input_gradient: Option<Tensor<4>>) -> FeedbackRun {
+        FeedbackRun { gates, trace: self.trace, input_gradient }
+    }
+}
+
+/// All-ones gates for every layer, shaped for `input`.
+fn ones(net: &EfficientNetLite0, input: &Tensor<4>) -> Gates {
+    let mut gates = Gates::open();
+    for (l, shape) in net.activation_shapes(input).into_iter().enumerate() {
+        gates.set(l, Tensor::ones(shape, &input.device()));
+    }
+    gates
+}
+
+/// Mean |g| of a layer, the unit in which η, λ and τ are given (never zero).
+fn layer_scale(g: &Tensor<4>) -> Tensor<4> {
+    g.clone().abs().mean().clamp_min(1e-12).reshape([1, 1, 1, 1])
+}
+
+/// **Soft feedback** (continuous relaxation, z ∈ [0, 1]): from z = 1, projected gradient ascent on
+/// `S(z) − λ‖z‖₁`, per layer `z ← clip(z + η (∂S/∂z / s − λ), 0, 1)` with `s` the layer's
+/// mean |∂S/∂z| at the start, until S changes by less than ε or `max_iterations`.
+pub async fn soft(
+    net: &EfficientNetLite0,
+    input: Tensor<4>,
+    class: usize,
+    options: &FeedbackOptions,
+    observer: &mut dyn FnMut(&TraceRecord),
+) -> Result<FeedbackRun> {
+    model::check_class(class)?;
+    let mut run = Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), observer };
+    let mut gates = ones(net, &input);
+    let mut scales: Vec<Tensor<4>> = Vec::new();
+    let mut last = f32::NAN;
+    for _ in 0..options.max_iterations {
+        let grads = run.gate_gradients(&gates)?;
+        let score = run.record(grads.logits.clone(), &gates).await?;
+        if (score - last).abs() < options.epsilon {
+            return Ok(run.finish(gates, None));
+        }
+        last = score;
+        if scales.is_empty() {
+            scales = grads.gates.iter().map(layer_scale).collect();
+        }
+        for l in options.gated_layers.clone() {
+            let z = gates.get(l).expect("all gates set").clone();
+            let g = grads.gates[l].clone();
+            let step = (g.clone() / scales[l].clone().expand(g.dims()) - options.lambda as f64) * options.eta as f64;
+            gates.set(l, (z + step).clamp(0.0, 1.0));
+        }
+    }
+    run.score(&gates).await?;
+    Ok(run.finish(gates, None))
+}
+
+/// **Hard feedback** (binary z, layer-wise coordinate ascent): from z = 1, sweep the gated layers
+/// top-down in groups; for each group set `z_i = 1[∂S/∂z_i > τ s]` (s: the layer's mean |∂S/∂z|)
+/// with all other gates fixed, and keep the change only if S does not drop. Sweeps repeat until
+/// no gate changes or `max_iterations`. S is non-decreasing by construction; each group costs one
+/// backward and one forward pass, so a sweep costs ⌈layers / layers_per_group⌉ backward passes
+/// instead of one per layer.
+pub async fn hard(
+    net: &EfficientNetLite0,
+    input: Tensor<4>,
+    class: usize,
+    options: &FeedbackOptions,
+    observer: &mut dyn FnMut(&TraceRecord),
+) -> Result<FeedbackRun> {
+    model::check_class(class)?;
+    let mut run = Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), observer };
+    let mut gates = ones(net, &input);
+    let mut best = run.score(&gates).await?;
+    let layers: Vec<usize> = options.gated_layers.clone().rev().collect();
+    for _ in 0..options.max_iterations {
+        let mut changed = false;
+        for group in layers.chunks(options.layers_per_group.max(1)) {
+            let grads = run.gate_gradients(&gates)?;
+            let mut proposal = gates.clone();
+            let mut flips = Vec::new();
+            for &l in group {
+                let g = grads.gates[l].clone();
+                let threshold = layer_scale(&g) * options.tau as f64;
+                let z = g.clone().greater(threshold.expand(g.dims())).float();
+                flips.push((z.clone() - gates.get(l).expect("all gates set").clone()).abs().sum());
+                proposal.set(l, z);
+            }
+            let flipped = read_back(Tensor::cat(flips, 0)).await?.iter().sum::<f32>();
+            if flipped == 0.0 {
+                continue;
+            }
+            let logits = net.forward_gated(input.clone(), &proposal, false).logits;
+            let score = read_back(logits.clone().narrow(1, class, 1)).await?[0];
+            if score >= best {
+                best = run.record(logits, &proposal).await?;
+                gates = proposal;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    Ok(run.finish(gates, None))
+}
+
+/// **FSP**, selective pruning as in the authors' code: in one backward pass take, at each ReLU,
+/// the gradient g at its pre-activation and set `z = 1[max(g, 0) ≥ r · mean(g | g > 0)]`
+/// (optionally closing each map's border), applied from the next forward pass. Stage 1 gates only
+/// the `top_layers` highest layers; stage 2, run under those gates, gates `gated_layers` (skipped
+/// when those are all among the top layers).
+pub async fn fsp(
+    net: &EfficientNetLite0,
+    input: Tensor<4>,
+    class: usize,
+    options: &FeedbackOptions,
+    observer: &mut dyn FnMut(&TraceRecord),
+) -> Result<FeedbackRun> {
+    model::check_class(class)?;
+    let mut run = Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), observer };
+    let top = NUM_GATED.saturating_sub(options.top_layers)..NUM_GATED;
+    let mut stages = vec![top.clone()];
+    if options.gated_layers.start < top.start {
+        stages.push(options.gated_layers.clone());
+    }
+    let mut gates = Gates::open();
+    for stage in stages {
+        let forward = net.forward_gated(input.clone(), &gates, true);
+        run.record(forward.logits.clone(), &gates).await?;
+        let seed = net.class_seed(class, forward.pre_activations[NUM_GATED - 1].dims())?;
+        let mut selected = Gates::open();
+        net.backward_with(input.dims(), &forward.pre_activations, seed, &mut |l, g, pre| {
+            let g = match gates.get(l) {
+                Some(z) => rules::gated(g, pre, z),
+                None => rules::gradient(g, pre),
+            };
+            if stage.contains(&l) {
+                selected.set(l, rules::select(&g, options.ratio, options.border));
+            }
+            g
+        })?;
+        run.passes += 1;
+        for l in stage {
+            gates.set(l, selected.get(l).expect("selected in this stage").clone());
+        }
+    }
+    run.score(&gates).await?;
+    Ok(run.finish(gates, None))
+}
+
+/// **FR**, top-down recovering: one backward pass in which each ReLU keeps only its strongest
+/// incoming gradients, `z = 1[g ≥ r · mean(g | g > 0)]`, and applies them at once before passing
+/// the gradient on ([`rules::recover`]). Its image gradient is returned as well.
+pub async fn fr(
+    net: &EfficientNetLite0,
+    input: Tensor<4>,
+    class: usize,
+    options: &FeedbackOptions,
+    observer: &mut dyn FnMut(&TraceRecord),
+) -> Result<FeedbackRun> {
+    model::check_class(class)?;
+    let mut run = Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), observer };
+    let forward = net.forward_gated(input.clone(), &Gates::open(), true);
+    run.record(forward.logits.clone(), &Gates::open()).await?;
+    let seed = net.class_seed(class, forward.pre_activations[NUM_GATED - 1].dims())?;
+    let mut gates = Gates::open();
+    let input_gradient = net.backward_with(input.dims(), &forward.pre_activations, seed, &mut |l, g, pre| {
+        if options.gated_layers.contains(&l) {
+            let (g, z) = rules::recover(g, pre, options.ratio);
+            gates.set(l, z);
+            g
+        } else {
+            rules::gradient(g, pre)
+        }
+    })?;
+    run.passes += 1;
+    run.score(&gates).await?;
+    Ok(run.finish(gates, Some(input_gradient)))
+}

@@ -1,0 +1,286 @@
+//! Saliency maps: one 2-D map per (image, class) at input resolution, from the baselines
+//! (gradient, deconvnet, guided backprop, CAM, Grad-CAM) or from feedback gates.
+
+use std::str::FromStr;
+
+use burn::tensor::Tensor;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+
+use crate::error::{Error, Result};
+use crate::feedback::{self, FeedbackOptions, FeedbackRun, TraceRecord, rules};
+use crate::model::{EfficientNetLite0, Gates, NUM_GATED, check_class, read_back};
+
+/// A way of making a saliency map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// max over RGB of |∂S/∂I| (Simonyan et al. 2014).
+    Gradient,
+    /// Deconvnet backward pass (Zeiler & Fergus 2014).
+    Deconvnet,
+    /// Guided backpropagation (Springenberg et al. 2015).
+    Guided,
+    /// Class activation map: `Σ_k w_ck A_k` of the head (Zhou et al. 2016).
+    Cam,
+    /// Grad-CAM at the head: `ReLU(Σ_k α_k A_k)`, `α_k` = spatial mean of ∂S/∂A_k (Selvaraju et al. 2017).
+    GradCam,
+    /// Soft feedback gates.
+    FeedbackSoft,
+    /// Hard feedback gates.
+    FeedbackHard,
+    /// FSP feedback gates (selective pruning).
+    FeedbackFsp,
+    /// FR feedback gates (recovering).
+    FeedbackFr,
+}
+
+impl Method {
+    /// Every method, baselines first.
+    pub const ALL: [Method; 9] = [
+        Method::Gradient,
+        Method::Deconvnet,
+        Method::Guided,
+        Method::Cam,
+        Method::GradCam,
+        Method::FeedbackSoft,
+        Method::FeedbackHard,
+        Method::FeedbackFsp,
+        Method::FeedbackFr,
+    ];
+    /// The variant that `feedback` stands for: the one that localizes best on the dev set.
+    pub const FEEDBACK: Method = Method::FeedbackFsp;
+
+    /// The name used on the command line and in results (`gradient`, `feedback-soft`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Gradient => "gradient",
+            Method::Deconvnet => "deconvnet",
+            Method::Guided => "guided",
+            Method::Cam => "cam",
+            Method::GradCam => "gradcam",
+            Method::FeedbackSoft => "feedback-soft",
+            Method::FeedbackHard => "feedback-hard",
+            Method::FeedbackFsp => "feedback-fsp",
+            Method::FeedbackFr => "feedback-fr",
+        }
+    }
+
+    /// Whether the method infers feedback gates.
+    pub fn is_feedback(self) -> bool {
+        matches!(self, Method::FeedbackSoft | Method::FeedbackHard | Method::FeedbackFsp | Method::FeedbackFr)
+    }
+
+    /// The read-out a feedback method uses unless told otherwise.
+    pub fn default_readout(self) -> Readout {
+        if self.is_feedback() { Readout::Energy } else { Readout::Gradient }
+    }
+}
+
+impl FromStr for Method {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        if s == "feedback" {
+            return Ok(Method::FEEDBACK);
+        }
+        let alias = match s.as_str() {
+            "oxford" | "simonyan" => "gradient",
+            "guided-backprop" | "guidedbackprop" => "guided",
+            "grad-cam" => "gradcam",
+            other => other,
+        };
+        Method::ALL.into_iter().find(|m| m.name() == alias).ok_or_else(|| {
+            Error::UnknownMethod(format!(
+                "{s:?}; methods: {}, feedback",
+                Method::ALL.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+}
+
+/// How converged gates become a map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readout {
+    /// max over RGB of |∂S/∂I| with the gates in the backward pass (the paper's figures).
+    Gradient,
+    /// Energy of the gated activations: Σ over channels of `z ⊙ relu6(x)` for the energy layers,
+    /// each resized to the input and normalised to max 1, then summed (the authors' FSP code).
+    Energy,
+}
+
+impl FromStr for Readout {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "gradient" => Ok(Readout::Gradient),
+            "energy" => Ok(Readout::Energy),
+            other => Err(Error::UnknownMethod(format!("read-out {other:?}; read-outs: gradient, energy"))),
+        }
+    }
+}
+
+/// Options of [`saliency`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaliencyOptions {
+    /// Feedback hyper-parameters.
+    pub feedback: FeedbackOptions,
+    /// Read-out of feedback gates; `None` takes the method's default.
+    pub readout: Option<Readout>,
+    /// Gated layers whose energy the energy read-out sums (indices; default: the head).
+    pub energy_layers: Vec<usize>,
+}
+
+impl Default for SaliencyOptions {
+    fn default() -> Self {
+        Self { feedback: FeedbackOptions::default(), readout: None, energy_layers: vec![NUM_GATED - 1] }
+    }
+}
+
+/// A saliency map over the network input, with the class score it explains.
+#[derive(Debug, Clone)]
+pub struct Saliency {
+    /// Non-negative values, row-major, `height × width` (the network input's size).
+    pub map: Vec<f32>,
+    /// Map width in pixels.
+    pub width: usize,
+    /// Map height in pixels.
+    pub height: usize,
+    /// The feedback trace (empty for baselines).
+    pub trace: Vec<TraceRecord>,
+}
+
+/// The saliency map of `class` for one `[1, 3, H, W]` input by `method`.
+///
+/// `observer` sees each feedback iteration as it happens (never called for baselines).
+pub async fn saliency(
+    net: &EfficientNetLite0,
+    input: Tensor<4>,
+    class: usize,
+    method: Method,
+    options: &SaliencyOptions,
+    observer: &mut dyn FnMut(&TraceRecord),
+) -> Result<Saliency> {
+    check_class(class)?;
+    let [_, _, height, width] = input.dims();
+    let map = match method {
+        Method::Gradient => gradient_map(net, &input, class, &Gates::open(), Rule::Gradient)?,
+        Method::Deconvnet => gradient_map(net, &input, class, &Gates::open(), Rule::Deconvnet)?,
+        Method::Guided => gradient_map(net, &input, class, &Gates::open(), Rule::Guided)?,
+        Method::Cam | Method::GradCam => cam(net, &input, class, method == Method::GradCam)?,
+        _ => {
+            let run = run_feedback(net, input.clone(), class, method, &options.feedback, observer).await?;
+            let map = readout_map(net, &input, class, &run, options.readout.unwrap_or(method.default_readout()), options)?;
+            return Ok(Saliency { map: read_back(map).await?, width, height, trace: run.trace });
+        }
+    };
+    Ok(Saliency { map: read_back(map).await?, width, height, trace: Vec::new() })
+}
+
+/// Runs the feedback variant behind `method`.
+pub async fn run_feedback(
+    net: &EfficientNetLite0,
+    input: Tensor<4>,
+    class: usize,
+    method: Method,
+    options: &FeedbackOptions,
+    observer: &mut dyn FnMut(&TraceRecord),
+) -> Result<FeedbackRun> {
+    match method {
+        Method::FeedbackSoft => feedback::soft(net, input, class, options, observer).await,
+        Method::FeedbackHard => feedback::hard(net, input, class, options, observer).await,
+        Method::FeedbackFsp => feedback::fsp(net, input, class, options, observer).await,
+        Method::FeedbackFr => feedback::fr(net, input, class, options, observer).await,
+        other => Err(Error::UnknownMethod(format!("{} is not a feedback method", other.name()))),
+    }
+}
+
+/// Turns converged gates into a `[1, 1, H, W]` map.
+pub fn readout_map(
+    net: &EfficientNetLite0,
+    input: &Tensor<4>,
+    class: usize,
+    run: &FeedbackRun,
+    readout: Readout,
+    options: &SaliencyOptions,
+) -> Result<Tensor<4>> {
+    match readout {
+        Readout::Gradient => match &run.input_gradient {
+            Some(g) => Ok(rgb_max_abs(g.clone())),
+            None => gradient_map(net, input, class, &run.gates, Rule::Gated),
+        },
+        Readout::Energy => {
+            let out = net.forward_gated(input.clone(), &run.gates, true);
+            let [_, _, h, w] = input.dims();
+            let mut total: Option<Tensor<4>> = None;
+            for &l in &options.energy_layers {
+                let a = out.outputs.get(l).ok_or_else(|| Error::Shape(format!("no gated layer {l}")))?;
+                let energy = normalise(upsample(a.clone().sum_dim(1), h, w));
+                total = Some(match total {
+                    Some(t) => t + energy,
+                    None => energy,
+                });
+            }
+            total.ok_or_else(|| Error::Shape("no energy layers chosen".into()))
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Rule {
+    Gradient,
+    Deconvnet,
+    Guided,
+    Gated,
+}
+
+/// max over RGB of |∂S/∂I| with `rule` at every ReLU6 (`[1, 1, H, W]`).
+fn gradient_map(net: &EfficientNetLite0, input: &Tensor<4>, class: usize, gates: &Gates, rule: Rule) -> Result<Tensor<4>> {
+    let forward = net.forward_gated(input.clone(), gates, true);
+    let seed = net.class_seed(class, forward.pre_activations[NUM_GATED - 1].dims())?;
+    let g = net.backward_with(input.dims(), &forward.pre_activations, seed, &mut |l, g, pre| match rule {
+        Rule::Gradient => rules::gradient(g, pre),
+        Rule::Deconvnet => rules::deconvnet(g),
+        Rule::Guided => rules::guided(g, pre),
+        Rule::Gated => match gates.get(l) {
+            Some(z) => rules::gated(g, pre, z),
+            None => rules::gradient(g, pre),
+        },
+    })?;
+    Ok(rgb_max_abs(g))
+}
+
+fn rgb_max_abs(g: Tensor<4>) -> Tensor<4> {
+    g.abs().max_dim(1)
+}
+
+/// CAM (`Σ_k w_ck A_k`) or Grad-CAM (`ReLU(Σ_k α_k A_k)`) of the head activation, upsampled.
+fn cam(net: &EfficientNetLite0, input: &Tensor<4>, class: usize, grad_cam: bool) -> Result<Tensor<4>> {
+    let out = net.forward_gated(input.clone(), &Gates::open(), true);
+    let a = out.outputs[NUM_GATED - 1].clone();
+    let [_, c, fh, fw] = a.dims();
+    let weights = if grad_cam {
+        // α_k: the spatial mean of ∂S/∂A_k (for a global-average-pool head, w_ck / (h·w)).
+        net.class_seed(class, a.dims())?.mean_dims(&[2, 3])
+    } else {
+        net.classifier_weight().narrow(0, class, 1).reshape([1, c, 1, 1])
+    };
+    let map = (a * weights.expand([1, c, fh, fw])).sum_dim(1).clamp_min(0.0);
+    let [_, _, h, w] = input.dims();
+    Ok(upsample(map, h, w))
+}
+
+fn upsample(map: Tensor<4>, h: usize, w: usize) -> Tensor<4> {
+    let [_, _, mh, mw] = map.dims();
+    if (mh, mw) == (h, w) {
+        return map;
+    }
+    interpolate(map, InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size([h, w]))
+}
+
+fn normalise(map: Tensor<4>) -> Tensor<4> {
+    let dims = map.dims();
+    let max = map.clone().max().clamp_min(1e-12).reshape([1, 1, 1, 1]);
+    map / max.expand(dims)
+}

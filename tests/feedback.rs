@@ -1,0 +1,158 @@
+//! Backward rules, feedback inference and localization on real photos.
+
+mod common;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use thinktwice::feedback::{self, FeedbackOptions, rules};
+use thinktwice::imaging::{self, Framing};
+use thinktwice::localize::{self, LocalizeOptions};
+use thinktwice::model::{self, INPUT_SIZE, read_back};
+use thinktwice::saliency::{self, Method, SaliencyOptions};
+
+fn t(values: &[f32]) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(values.to_vec(), [1, values.len(), 1, 1]), &Device::flex())
+}
+
+fn host(x: Tensor<4>) -> Vec<f32> {
+    pollster::block_on(read_back(x)).unwrap()
+}
+
+#[test]
+fn each_backward_rule_equals_its_definition() {
+    // pre-activations: below 0, inside, saturated above 6, inside; incoming gradients of both signs.
+    let pre = t(&[-1.0, 2.0, 7.0, 3.0]);
+    let g = t(&[0.5, -2.0, 1.0, 3.0]);
+    let z = t(&[1.0, 0.0, 1.0, 1.0]);
+    assert_eq!(host(rules::gradient(g.clone(), &pre)), [0.0, -2.0, 0.0, 3.0]);
+    assert_eq!(host(rules::gated(g.clone(), &pre, &z)), [0.0, 0.0, 0.0, 3.0]);
+    assert_eq!(host(rules::deconvnet(g.clone())), [0.5, 0.0, 1.0, 3.0]);
+    assert_eq!(host(rules::guided(g.clone(), &pre)), [0.0, 0.0, 0.0, 3.0]);
+    // select: mean of positive g is (0.5 + 1 + 3) / 3 = 1.5; r = 1 keeps g ≥ 1.5.
+    assert_eq!(host(rules::select(&g, 1.0, 0)), [0.0, 0.0, 0.0, 1.0]);
+    assert_eq!(host(rules::select(&g, 0.3, 0)), [1.0, 0.0, 1.0, 1.0]);
+}
+
+#[test]
+fn rules_compose_on_a_tiny_two_layer_net() {
+    // S = w2 · (z ⊙ relu6(W1 x)), x ∈ R², three hidden units; checked against hand algebra.
+    let w1 = [[1.0f32, -1.0], [2.0, 1.0], [-3.0, 0.5]];
+    let w2 = [1.0f32, -2.0, 4.0];
+    let x = [1.0f32, 2.0];
+    let pre: Vec<f32> = w1.iter().map(|r| r[0] * x[0] + r[1] * x[1]).collect(); // [-1, 4, -2]
+    assert_eq!(pre, [-1.0, 4.0, -2.0]);
+    let back = |g_pre: Vec<f32>| -> [f32; 2] {
+        [0, 1].map(|j| (0..3).map(|i| w1[i][j] * g_pre[i]).sum())
+    };
+    let g_out = t(&w2);
+    let pre_t = t(&pre);
+    // Plain gradient: only unit 1 is active → W1[1] · w2[1] = [2, 1] · −2.
+    assert_eq!(back(host(rules::gradient(g_out.clone(), &pre_t))), [-4.0, -2.0]);
+    // Deconvnet ignores the forward mask: positive w2 entries 0 and 2 pass.
+    assert_eq!(back(host(rules::deconvnet(g_out.clone()))), [1.0 - 12.0, -1.0 + 2.0]);
+    // Guided: active and positive: none.
+    assert_eq!(back(host(rules::guided(g_out.clone(), &pre_t))), [0.0, 0.0]);
+    // Gated with unit 1 closed: nothing flows.
+    assert_eq!(back(host(rules::gated(g_out, &pre_t, &t(&[1.0, 0.0, 1.0])))), [0.0, 0.0]);
+    // And the plain rule is the true derivative: finite difference of S along x₀.
+    let s = |x0: f32| -> f32 {
+        (0..3).map(|i| w2[i] * (w1[i][0] * x0 + w1[i][1] * x[1]).clamp(0.0, 6.0)).sum()
+    };
+    assert!(((s(1.001) - s(0.999)) / 0.002 - -4.0).abs() < 1e-2);
+}
+
+#[test]
+fn gradient_saliency_of_chelsea_matches_the_golden_gradient() {
+    let Some(dir) = common::golden_dir() else { return };
+    let device = Device::flex();
+    let net = common::model(&device);
+    let input = common::read_f32(dir.join("chelsea.input.f32"));
+    let x = model::input_tensor(input, INPUT_SIZE, INPUT_SIZE, &device).unwrap();
+    let s = pollster::block_on(saliency::saliency(&net, x, 282, Method::Gradient, &SaliencyOptions::default(), &mut |_| {})).unwrap();
+    let g = common::read_f32(dir.join("chelsea.grad_class282.f32"));
+    let plane = INPUT_SIZE * INPUT_SIZE;
+    let want: Vec<f32> = (0..plane).map(|i| g[i].abs().max(g[plane + i].abs()).max(g[2 * plane + i].abs())).collect();
+    let err = common::rel_l2(&s.map, &want);
+    println!("gradient saliency vs golden: rel L2 {err:.2e}");
+    assert!(err < 1e-3, "{err}");
+}
+
+fn cat_and_coffee() -> Option<image::RgbImage> {
+    let samples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pkg/samples");
+    let cat = image::open(common::cat_photo()?).ok()?.to_rgb8();
+    let cup = image::open(samples.join("coffee.png")).ok()?.to_rgb8();
+    let cat = image::imageops::resize(&cat, 300, 300, image::imageops::FilterType::Triangle);
+    let cup = image::imageops::resize(&cup, 300, 300, image::imageops::FilterType::Triangle);
+    let mut both = image::RgbImage::new(600, 300);
+    image::imageops::replace(&mut both, &cat, 0, 0);
+    image::imageops::replace(&mut both, &cup, 300, 0);
+    Some(both)
+}
+
+#[test]
+fn feedback_puts_each_class_on_its_own_object() {
+    let Some(image) = cat_and_coffee() else {
+        println!("SKIPPED: sample photos missing (run scripts/samples.sh)");
+        return;
+    };
+    let device = Device::flex();
+    let net = common::model(&device);
+    for method in Method::ALL {
+        let options = LocalizeOptions { method, ..LocalizeOptions::default() };
+        let found = pollster::block_on(localize::localize(&net, &image, &[282, 967], &options, &device, &mut |_, _| {})).unwrap();
+        let (cat, cup) = (&found[0], &found[1]);
+        println!("{}: cat peak {:?} box {:?}; cup peak {:?} box {:?}", method.name(), cat.peak, cat.bbox, cup.peak, cup.bbox);
+        // Plain gradients are not class-specific (the cat's gradient can peak on the cup); the
+        // feedback variants and CAM must be.
+        if method.is_feedback() || matches!(method, Method::Cam | Method::GradCam) {
+            assert!(cat.peak.0 < 300.0, "{}: tiger cat peak {:?} is on the coffee", method.name(), cat.peak);
+            assert!(cup.peak.0 >= 300.0, "{}: espresso peak {:?} is on the cat", method.name(), cup.peak);
+        }
+        if method.is_feedback() {
+            assert!(!cat.trace.is_empty() && cat.trace.iter().all(|r| r.open_fraction.len() == 33));
+        }
+    }
+}
+
+#[test]
+fn hard_feedback_never_lowers_the_score() {
+    let Some(image) = cat_and_coffee() else {
+        println!("SKIPPED: sample photos missing (run scripts/samples.sh)");
+        return;
+    };
+    let device = Device::flex();
+    let net = common::model(&device);
+    let samples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pkg/samples");
+    let astronaut = image::open(samples.join("astronaut.png")).unwrap().to_rgb8();
+    let mirrored = image::imageops::flip_horizontal(&image);
+    let options = FeedbackOptions { max_iterations: 2, ..FeedbackOptions::default() };
+    let mut pairs = 0;
+    for picture in [&image, &mirrored, &astronaut] {
+        let x = model::input_tensor(imaging::normalize(&imaging::frame(picture, Framing::Whole)), INPUT_SIZE, INPUT_SIZE, &device).unwrap();
+        let (_, probs) = pollster::block_on(localize::class_scores(&net, &x)).unwrap();
+        // The top classes and a few unlikely ones.
+        let mut classes: Vec<usize> = model::top_k(&probs, 4).into_iter().map(|(c, _)| c).collect();
+        classes.extend([1, 404, 999]);
+        for class in classes {
+            let mut scores = Vec::new();
+            let run = pollster::block_on(feedback::hard(&net, x.clone(), class, &options, &mut |r| scores.push(r.score))).unwrap();
+            assert!(scores.windows(2).all(|w| w[1] >= w[0]), "class {class}: scores {scores:?}");
+            assert_eq!(run.trace.len(), scores.len());
+            pairs += 1;
+        }
+    }
+    assert!(pairs >= 20, "{pairs} pairs");
+}
+
+#[test]
+fn soft_feedback_raises_the_score_and_closes_gates() {
+    let Some(photo) = common::cat_photo() else { return };
+    let device = Device::flex();
+    let net = common::model(&device);
+    let x = model::input_tensor(imaging::preprocess(&std::fs::read(photo).unwrap(), Framing::Whole).unwrap(), INPUT_SIZE, INPUT_SIZE, &device).unwrap();
+    let run = pollster::block_on(feedback::soft(&net, x, 282, &FeedbackOptions::default(), &mut |_| {})).unwrap();
+    let (first, last) = (run.trace.first().unwrap(), run.trace.last().unwrap());
+    println!("soft: S {} → {} in {} iterations, open {:?}", first.score, last.score, run.trace.len(), last.open_fraction);
+    assert!(last.score > first.score);
+    assert!(last.open_fraction.iter().any(|&f| f < 0.9));
+    assert!(first.open_fraction.iter().all(|&f| f == 1.0));
+}
