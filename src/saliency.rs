@@ -8,7 +8,7 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use crate::error::{Error, Result};
-use crate::feedback::{self, FeedbackOptions, FeedbackRun, TraceRecord, rules};
+use crate::feedback::{self, FeedbackOptions, FeedbackRun, TraceRecord, Tracer, rules};
 use crate::model::{EfficientNetLite0, Gates, NUM_GATED, check_class, read_back};
 
 /// A way of making a saliency map.
@@ -130,11 +130,13 @@ pub struct SaliencyOptions {
     pub readout: Option<Readout>,
     /// Gated layers whose energy the energy read-out sums (indices; default: the head).
     pub energy_layers: Vec<usize>,
+    /// Put the current map into every trace record (for watching feedback converge).
+    pub trace_maps: bool,
 }
 
 impl Default for SaliencyOptions {
     fn default() -> Self {
-        Self { feedback: FeedbackOptions::default(), readout: None, energy_layers: vec![NUM_GATED - 1] }
+        Self { feedback: FeedbackOptions::default(), readout: None, energy_layers: vec![NUM_GATED - 1], trace_maps: false }
     }
 }
 
@@ -170,8 +172,13 @@ pub async fn saliency(
         Method::Guided => gradient_map(net, &input, class, &Gates::open(), Rule::Guided)?,
         Method::Cam | Method::GradCam => cam(net, &input, class, method == Method::GradCam)?,
         _ => {
-            let run = run_feedback(net, input.clone(), class, method, &options.feedback, observer).await?;
-            let map = readout_map(net, &input, class, &run, options.readout.unwrap_or(method.default_readout()), options)?;
+            let readout = options.readout.unwrap_or(method.default_readout());
+            let mut tracer = Tracer::new(observer);
+            if options.trace_maps {
+                tracer = tracer.with_maps(|gates: &Gates| gates_map(net, &input, class, gates, readout, options));
+            }
+            let run = run_feedback(net, input.clone(), class, method, &options.feedback, &mut tracer).await?;
+            let map = readout_map(net, &input, class, &run, readout, options)?;
             return Ok(Saliency { map: read_back(map).await?, width, height, trace: run.trace });
         }
     };
@@ -185,13 +192,13 @@ pub async fn run_feedback(
     class: usize,
     method: Method,
     options: &FeedbackOptions,
-    observer: &mut dyn FnMut(&TraceRecord),
+    tracer: &mut Tracer<'_>,
 ) -> Result<FeedbackRun> {
     match method {
-        Method::FeedbackSoft => feedback::soft(net, input, class, options, observer).await,
-        Method::FeedbackHard => feedback::hard(net, input, class, options, observer).await,
-        Method::FeedbackFsp => feedback::fsp(net, input, class, options, observer).await,
-        Method::FeedbackFr => feedback::fr(net, input, class, options, observer).await,
+        Method::FeedbackSoft => feedback::soft(net, input, class, options, tracer).await,
+        Method::FeedbackHard => feedback::hard(net, input, class, options, tracer).await,
+        Method::FeedbackFsp => feedback::fsp(net, input, class, options, tracer).await,
+        Method::FeedbackFr => feedback::fr(net, input, class, options, tracer).await,
         other => Err(Error::UnknownMethod(format!("{} is not a feedback method", other.name()))),
     }
 }
@@ -205,13 +212,25 @@ pub fn readout_map(
     readout: Readout,
     options: &SaliencyOptions,
 ) -> Result<Tensor<4>> {
+    match (&run.input_gradient, readout) {
+        (Some(g), Readout::Gradient) => Ok(rgb_max_abs(g.clone())),
+        _ => gates_map(net, input, class, &run.gates, readout, options),
+    }
+}
+
+/// The map that `gates` give under `readout` (`[1, 1, H, W]`).
+fn gates_map(
+    net: &EfficientNetLite0,
+    input: &Tensor<4>,
+    class: usize,
+    gates: &Gates,
+    readout: Readout,
+    options: &SaliencyOptions,
+) -> Result<Tensor<4>> {
     match readout {
-        Readout::Gradient => match &run.input_gradient {
-            Some(g) => Ok(rgb_max_abs(g.clone())),
-            None => gradient_map(net, input, class, &run.gates, Rule::Gated),
-        },
+        Readout::Gradient => gradient_map(net, input, class, gates, Rule::Gated),
         Readout::Energy => {
-            let out = net.forward_gated(input.clone(), &run.gates, true);
+            let out = net.forward_gated(input.clone(), gates, true);
             let [_, _, h, w] = input.dims();
             let mut total: Option<Tensor<4>> = None;
             for &l in &options.energy_layers {

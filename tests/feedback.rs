@@ -3,7 +3,7 @@
 mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use thinktwice::feedback::{self, FeedbackOptions, rules};
+use thinktwice::feedback::{self, FeedbackOptions, Tracer, rules};
 use thinktwice::imaging::{self, Framing};
 use thinktwice::localize::{self, LocalizeOptions};
 use thinktwice::model::{self, INPUT_SIZE, read_back};
@@ -134,7 +134,7 @@ fn hard_feedback_never_lowers_the_score() {
         classes.extend([1, 404, 999]);
         for class in classes {
             let mut scores = Vec::new();
-            let run = pollster::block_on(feedback::hard(&net, x.clone(), class, &options, &mut |r| scores.push(r.score))).unwrap();
+            let run = pollster::block_on(feedback::hard(&net, x.clone(), class, &options, &mut Tracer::new(|r| scores.push(r.score)))).unwrap();
             assert!(scores.windows(2).all(|w| w[1] >= w[0]), "class {class}: scores {scores:?}");
             assert_eq!(run.trace.len(), scores.len());
             pairs += 1;
@@ -149,7 +149,16 @@ fn soft_feedback_raises_the_score_and_closes_gates() {
     let device = Device::flex();
     let net = common::model(&device);
     let x = model::input_tensor(imaging::preprocess(&std::fs::read(photo).unwrap(), Framing::Whole).unwrap(), INPUT_SIZE, INPUT_SIZE, &device).unwrap();
-    let run = pollster::block_on(feedback::soft(&net, x, 282, &FeedbackOptions::default(), &mut |_| {})).unwrap();
+    let maps = std::cell::Cell::new(0);
+    let mut tracer = Tracer::new(|r| {
+        assert_eq!(r.map.as_ref().map(Vec::len), Some(INPUT_SIZE * INPUT_SIZE));
+        maps.set(maps.get() + 1);
+    })
+    .with_maps(|gates| Ok(net.forward_gated(x.clone(), gates, true).outputs[32].clone().sum_dim(1)
+        .repeat_dim(2, 32).repeat_dim(3, 32)));
+    let run = pollster::block_on(feedback::soft(&net, x.clone(), 282, &FeedbackOptions::default(), &mut tracer)).unwrap();
+    drop(tracer);
+    assert_eq!(maps.get(), run.trace.len());
     let (first, last) = (run.trace.first().unwrap(), run.trace.last().unwrap());
     println!("soft: S {} → {} in {} iterations, open {:?}", first.score, last.score, run.trace.len(), last.open_fraction);
     assert!(last.score > first.score);

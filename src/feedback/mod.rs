@@ -4,7 +4,7 @@
 //! Four variants, each a function below whose doc comment gives its update:
 //! [`soft`] (projected gradient ascent on `S − λ‖z‖₁`), [`hard`] (binary gates, layer-wise
 //! coordinate ascent), [`fsp`] (the authors' selective pruning) and [`fr`] (recovering).
-//! Every iteration yields a [`TraceRecord`], the unit the browser animates.
+//! Every iteration yields a [`TraceRecord`], the unit the browser animates, through a [`Tracer`].
 
 pub mod rules;
 
@@ -72,6 +72,33 @@ pub struct TraceRecord {
     pub elapsed_ms: f64,
     /// Backward passes used so far.
     pub backward_passes: usize,
+    /// The saliency map under the current gates (row-major, input size), when the tracer asks for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub map: Option<Vec<f32>>,
+}
+
+/// Receives every [`TraceRecord`] as it is made; optionally computes the current map for each.
+pub struct Tracer<'a> {
+    on_record: Box<dyn FnMut(&TraceRecord) + 'a>,
+    map: Option<Box<dyn Fn(&Gates) -> Result<Tensor<4>> + 'a>>,
+}
+
+impl<'a> Tracer<'a> {
+    /// Calls `on_record` with each record.
+    pub fn new(on_record: impl FnMut(&TraceRecord) + 'a) -> Self {
+        Self { on_record: Box::new(on_record), map: None }
+    }
+
+    /// Ignores the records (they are still returned in [`FeedbackRun::trace`]).
+    pub fn silent() -> Self {
+        Self::new(|_| {})
+    }
+
+    /// Also puts `map(gates)` (a `[1, 1, H, W]` saliency map) into every record.
+    pub fn with_maps(mut self, map: impl Fn(&Gates) -> Result<Tensor<4>> + 'a) -> Self {
+        self.map = Some(Box::new(map));
+        self
+    }
 }
 
 /// The outcome of a feedback run.
@@ -85,17 +112,17 @@ pub struct FeedbackRun {
     pub input_gradient: Option<Tensor<4>>,
 }
 
-struct Run<'a> {
+struct Run<'a, 't> {
     net: &'a EfficientNetLite0,
     input: Tensor<4>,
     class: usize,
     started: Instant,
     passes: usize,
     trace: Vec<TraceRecord>,
-    observer: &'a mut dyn FnMut(&TraceRecord),
+    tracer: &'a mut Tracer<'t>,
 }
 
-impl Run<'_> {
+impl Run<'_, '_> {
     /// Records the state under `gates`, given the logits of a pass with them; returns S.
     async fn record(&mut self, logits: Tensor<2>, gates: &Gates) -> Result<f32> {
         let prob = softmax(logits.clone(), 1).narrow(1, self.class, 1).reshape([1]);
@@ -104,7 +131,14 @@ impl Run<'_> {
         for l in 0..NUM_GATED {
             parts.push(gates.get(l).map_or_else(|| Tensor::ones([1], &self.input.device()), |z| z.clone().mean()));
         }
-        let values = read_back(Tensor::cat(parts, 0)).await?;
+        let map = match &self.tracer.map {
+            Some(f) => Some(f(gates)?.reshape([-1])),
+            None => None,
+        };
+        let stats = parts.len();
+        parts.extend(map);
+        let mut values = read_back(Tensor::cat(parts, 0)).await?;
+        let map = (values.len() > stats).then(|| values.split_off(stats));
         let record = TraceRecord {
             iteration: self.trace.len(),
             score: values[0],
@@ -112,8 +146,9 @@ impl Run<'_> {
             open_fraction: values[2..].to_vec(),
             elapsed_ms: self.started.elapsed().as_secs_f64() * 1e3,
             backward_passes: self.passes,
+            map,
         };
-        (self.observer)(&record);
+        (self.tracer.on_record)(&record);
         self.trace.push(record);
         Ok(values[0])
     }
@@ -156,10 +191,10 @@ pub async fn soft(
     input: Tensor<4>,
     class: usize,
     options: &FeedbackOptions,
-    observer: &mut dyn FnMut(&TraceRecord),
+    tracer: &mut Tracer<'_>,
 ) -> Result<FeedbackRun> {
     model::check_class(class)?;
-    let mut run = Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), observer };
+    let mut run = Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), tracer };
     let mut gates = ones(net, &input);
     let mut scales: Vec<Tensor<4>> = Vec::new();
     let mut last = f32::NAN;
@@ -195,10 +230,10 @@ pub async fn hard(
     input: Tensor<4>,
     class: usize,
     options: &FeedbackOptions,
-    observer: &mut dyn FnMut(&TraceRecord),
+    tracer: &mut Tracer<'_>,
 ) -> Result<FeedbackRun> {
     model::check_class(class)?;
-    let mut run = Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), observer };
+    let mut run = Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), tracer };
     let mut gates = ones(net, &input);
     let mut best = run.score(&gates).await?;
     let layers: Vec<usize> = options.gated_layers.clone().rev().collect();
@@ -244,10 +279,10 @@ pub async fn fsp(
     input: Tensor<4>,
     class: usize,
     options: &FeedbackOptions,
-    observer: &mut dyn FnMut(&TraceRecord),
+    tracer: &mut Tracer<'_>,
 ) -> Result<FeedbackRun> {
     model::check_class(class)?;
-    let mut run = Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), observer };
+    let mut run = Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), tracer };
     let top = NUM_GATED.saturating_sub(options.top_layers)..NUM_GATED;
     let mut stages = vec![top.clone()];
     if options.gated_layers.start < top.start {
@@ -286,10 +321,10 @@ pub async fn fr(
     input: Tensor<4>,
     class: usize,
     options: &FeedbackOptions,
-    observer: &mut dyn FnMut(&TraceRecord),
+    tracer: &mut Tracer<'_>,
 ) -> Result<FeedbackRun> {
     model::check_class(class)?;
-    let mut run = Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), observer };
+    let mut run = Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), tracer };
     let forward = net.forward_gated(input.clone(), &Gates::open(), true);
     run.record(forward.logits.clone(), &Gates::open()).await?;
     let seed = net.class_seed(class, forward.pre_activations[NUM_GATED - 1].dims())?;
