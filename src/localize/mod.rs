@@ -2,6 +2,7 @@
 //! the bounding box of the largest 8-connected component; plus box geometry and metrics.
 
 pub mod grabcut;
+pub mod metrics;
 
 use burn::tensor::activation::softmax;
 use image::RgbImage;
