@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test: unit and golden tests (CPU, and native wgpu where a Vulkan device exists),
-# the CLI tests, then the release build of the library for wasm32.
+# Runs every test: unit and golden tests (CPU, and native wgpu where a Vulkan device exists), the
+# CLI tests, the wasm32 build of the library, and the page in headless Chromium (CPU and WebGPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo run --release --quiet -- weights
 scripts/samples.sh
 cargo test --release
-cargo build --release --lib --target wasm32-unknown-unknown
-wasm="${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/thinktwice.wasm"
-echo "wasm32 release library: $wasm ($(stat -c %s "$wasm") bytes)"
+scripts/build-web.sh
+npm ci --no-audit --no-fund --silent
+node --test tests/web/

@@ -346,6 +346,15 @@ fn localize_one(
         let file = out.join(format!("{stem}.{}.{}.png", r.class, options.method.name()));
         picture.save(&file).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
         written.push(file);
+        // The raw map, normalised to its maximum, as a 16-bit grayscale PNG over the input frame.
+        let (fw, fh) = ((region.x1 - region.x0).round().max(1.0) as u32, (region.y1 - region.y0).round().max(1.0) as u32);
+        let raw = r.map.normalised().resized(fw as usize, fh as usize);
+        let gray = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(fw, fh, |x, y| {
+            image::Luma([(raw.values[(y * fw + x) as usize] * 65535.0).round() as u16])
+        });
+        let file = out.join(format!("{stem}.{}.{}.map.png", r.class, options.method.name()));
+        gray.save(&file).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        written.push(file);
     }
     let report = serde_json::json!({
         "image": path.display().to_string(),

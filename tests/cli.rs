@@ -157,6 +157,9 @@ fn localize_writes_overlays_and_json_in_original_pixels() {
         assert!(0.0 <= x0 && x0 < x1 && x1 <= 320.0 && y1 <= 200.0, "{b}");
         let png = dir.join(format!("disc.{}.cam.png", c["class"]));
         assert_eq!(image::open(png).unwrap().to_rgb8().dimensions(), (320, 200));
+        let raw = image::open(dir.join(format!("disc.{}.cam.map.png", c["class"]))).unwrap().to_luma16();
+        assert_eq!(raw.dimensions(), (320, 200));
+        assert_eq!(raw.pixels().map(|p| p.0[0]).max(), Some(65535));
     }
 
     // An unknown class name suggests the closest names and fails.
@@ -171,5 +174,51 @@ fn localize_writes_overlays_and_json_in_original_pixels() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("did you mean") && err.contains("tiger cat"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn eval_reports_every_metric_and_skips_bad_rows() {
+    let dir = scratch("eval");
+    // Two pictures of a bright disc with its box; a row whose file is missing; a box outside its image.
+    let mut csv = String::from("path,wnid,class_idx,class_name,orig_w,orig_h,img_w,img_h,x0,y0,x1,y1\n");
+    for (i, (cx, cy)) in [(70.0f32, 80.0f32), (150.0, 120.0)].iter().enumerate() {
+        let name = format!("disc{i}.png");
+        image::RgbImage::from_fn(227, 227, |x, y| {
+            let d = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
+            if d < 40.0 { image::Rgb([250, 220, 30]) } else { image::Rgb([30, 30, 90]) }
+        })
+        .save(dir.join(&name))
+        .unwrap();
+        csv += &format!("{name},n0,950,\"orange, the fruit\",227,227,227,227,{},{},{},{}\n", cx - 40.0, cy - 40.0, cx + 40.0, cy + 40.0);
+    }
+    csv += "missing.png,n0,950,orange,227,227,227,227,1,1,50,50\n";
+    csv += "disc0.png,n0,950,orange,227,227,227,227,100,100,400,120\n";
+    std::fs::write(dir.join("boxes.csv"), csv).unwrap();
+    let json = dir.join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_thinktwice"))
+        .args(["eval", "--methods", "gradient,cam,feedback", "--data"])
+        .arg(&dir)
+        .arg("--json")
+        .arg(&json)
+        .arg("--weights")
+        .arg(common::weights_path("f32"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("missing.png not found") && stderr.contains("outside the 227×227 image"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("| cam |") && stdout.contains("| feedback-fsp |"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["n_images"], 2);
+    for method in ["gradient", "cam", "feedback-fsp"] {
+        let m = &report["methods"][method];
+        for key in ["gt_known_loc", "top1_loc", "pointing", "maxboxacc", "mean_iou", "sec_per_image"] {
+            let v = m[key].as_f64().unwrap_or_else(|| panic!("{method}.{key} missing"));
+            assert!((0.0..=1.0).contains(&v) || key == "sec_per_image", "{method}.{key} = {v}");
+        }
+        assert_eq!(m["n_objects"], 2);
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
