@@ -214,8 +214,8 @@ fn main() -> ExitCode {
                 Some(list) => list.split(',').map(|m| m.parse().map_err(|e: thinktwice::Error| e.to_string())).collect::<Result<_, _>>()?,
                 None => Method::ALL.to_vec(),
             };
-            let (mut saliency, mut boxes) = (SaliencyOptions::default(), BoxOptions::default());
-            tuning.apply(&mut saliency, &mut boxes)?;
+            let mut saliency = SaliencyOptions::default();
+            tuning.apply(&mut saliency, &mut BoxOptions::default())?;
             let (mut images, bad) = eval::read_dataset(&data)?;
             for b in &bad {
                 eprintln!("skipped {b}");
@@ -223,6 +223,12 @@ fn main() -> ExitCode {
             images.truncate(limit.unwrap_or(usize::MAX));
             let (net, device) = load_model(&model)?;
             eprintln!("evaluating {} methods on {} images of {}", methods.len(), images.len(), data.display());
+            let boxes = |m: Method| {
+                let mut b = BoxOptions::for_method(m);
+                b.threshold = tuning.threshold.unwrap_or(b.threshold);
+                b.sigma = tuning.sigma.unwrap_or(b.sigma);
+                b
+            };
             let report = eval::run(&net, &device, &images, &methods, &saliency, &boxes, workers);
             print!("{}", eval::markdown(&report));
             if let Some(path) = json {
@@ -234,8 +240,10 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         })(),
         Command::Localize { images, class, method, readout, threshold, sigma, refine, crop, opacity, out, model } => (|| {
+            let method: Method = method.parse().map_err(|e: thinktwice::Error| e.to_string())?;
             let mut options = LocalizeOptions {
-                method: method.parse().map_err(|e: thinktwice::Error| e.to_string())?,
+                method,
+                boxes: BoxOptions::for_method(method),
                 framing: if crop { Framing::CenterCrop } else { Framing::Whole },
                 refine: refine.then(GrabCutOptions::default),
                 ..LocalizeOptions::default()

@@ -159,7 +159,9 @@ fn localize_writes_overlays_and_json_in_original_pixels() {
         assert_eq!(image::open(png).unwrap().to_rgb8().dimensions(), (320, 200));
         let raw = image::open(dir.join(format!("disc.{}.cam.map.png", c["class"]))).unwrap().to_luma16();
         assert_eq!(raw.dimensions(), (320, 200));
-        assert_eq!(raw.pixels().map(|p| p.0[0]).max(), Some(65535));
+        // Normalised to the map's maximum (resizing to the photo may shave the peak a little).
+        let peak = raw.pixels().map(|p| p.0[0]).max().unwrap();
+        assert!(peak > 60_000, "raw map peak {peak}");
     }
 
     // An unknown class name suggests the closest names and fails.

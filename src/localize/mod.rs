@@ -71,6 +71,22 @@ impl Default for BoxOptions {
     }
 }
 
+impl BoxOptions {
+    /// The tuned settings for `method`: the threshold that maximised its box accuracy on the
+    /// ImageNet dev set (docs/RESULTS.md), σ = 4.
+    pub fn for_method(method: Method) -> Self {
+        let threshold = match method {
+            Method::Gradient => 0.15,
+            Method::Deconvnet => 0.45,
+            Method::Guided => 0.10,
+            Method::Cam | Method::GradCam => 0.35,
+            Method::FeedbackSoft | Method::FeedbackHard => 0.35,
+            Method::FeedbackFsp | Method::FeedbackFr => 0.5,
+        };
+        Self { threshold, ..Self::default() }
+    }
+}
+
 /// A 2-D map, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Map {
@@ -186,7 +202,7 @@ impl Default for LocalizeOptions {
         Self {
             method: Method::FEEDBACK,
             saliency: SaliencyOptions::default(),
-            boxes: BoxOptions::default(),
+            boxes: BoxOptions::for_method(Method::FEEDBACK),
             refine: None,
             framing: Framing::Whole,
         }
