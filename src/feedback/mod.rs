@@ -122,7 +122,13 @@ struct Run<'a, 't> {
     tracer: &'a mut Tracer<'t>,
 }
 
-impl Run<'_, '_> {
+impl<'a, 't> Run<'a, 't> {
+    /// A run for `class` (checked) on `input`, timed from now.
+    fn start(net: &'a EfficientNetLite0, input: &Tensor<4>, class: usize, tracer: &'a mut Tracer<'t>) -> Result<Self> {
+        model::check_class(class)?;
+        Ok(Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), tracer })
+    }
+
     /// Records the state under `gates`, given the logits of a pass with them; returns S.
     async fn record(&mut self, logits: Tensor<2>, gates: &Gates) -> Result<f32> {
         let prob = softmax(logits.clone(), 1).narrow(1, self.class, 1).reshape([1]);
@@ -193,8 +199,7 @@ pub async fn soft(
     options: &FeedbackOptions,
     tracer: &mut Tracer<'_>,
 ) -> Result<FeedbackRun> {
-    model::check_class(class)?;
-    let mut run = Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), tracer };
+    let mut run = Run::start(net, &input, class, tracer)?;
     let mut gates = ones(net, &input);
     let mut scales: Vec<Tensor<4>> = Vec::new();
     let mut last = f32::NAN;
@@ -232,8 +237,7 @@ pub async fn hard(
     options: &FeedbackOptions,
     tracer: &mut Tracer<'_>,
 ) -> Result<FeedbackRun> {
-    model::check_class(class)?;
-    let mut run = Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), tracer };
+    let mut run = Run::start(net, &input, class, tracer)?;
     let mut gates = ones(net, &input);
     let mut best = run.score(&gates).await?;
     let layers: Vec<usize> = options.gated_layers.clone().rev().collect();
@@ -281,8 +285,7 @@ pub async fn fsp(
     options: &FeedbackOptions,
     tracer: &mut Tracer<'_>,
 ) -> Result<FeedbackRun> {
-    model::check_class(class)?;
-    let mut run = Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), tracer };
+    let mut run = Run::start(net, &input, class, tracer)?;
     let top = NUM_GATED.saturating_sub(options.top_layers)..NUM_GATED;
     let mut stages = vec![top.clone()];
     if options.gated_layers.start < top.start {
@@ -323,8 +326,7 @@ pub async fn fr(
     options: &FeedbackOptions,
     tracer: &mut Tracer<'_>,
 ) -> Result<FeedbackRun> {
-    model::check_class(class)?;
-    let mut run = Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), tracer };
+    let mut run = Run::start(net, &input, class, tracer)?;
     let forward = net.forward_gated(input.clone(), &Gates::open(), true);
     run.record(forward.logits.clone(), &Gates::open()).await?;
     let seed = net.class_seed(class, forward.pre_activations[NUM_GATED - 1].dims())?;
