@@ -161,6 +161,9 @@ struct TuningArgs {
     /// FSP stage-1 layers at the top.
     #[arg(long)]
     top_layers: Option<usize>,
+    /// FSP selects on ∂S/∂y for open neurons, keeping ReLU6-saturated ones selectable.
+    #[arg(long)]
+    select_saturated: bool,
     /// Gated layers (indices, comma-separated) whose energy the energy read-out sums.
     #[arg(long)]
     energy_layers: Option<String>,
@@ -177,6 +180,7 @@ impl TuningArgs {
         f.ratio = self.ratio.unwrap_or(f.ratio);
         f.max_iterations = self.iterations.unwrap_or(f.max_iterations);
         f.top_layers = self.top_layers.unwrap_or(f.top_layers);
+        f.select_saturated |= self.select_saturated;
         if let Some(from) = self.gate_from {
             f.gated_layers = from.min(model::NUM_GATED - 1)..model::NUM_GATED;
         }

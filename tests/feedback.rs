@@ -165,3 +165,21 @@ fn soft_feedback_raises_the_score_and_closes_gates() {
     assert!(last.open_fraction.iter().any(|&f| f < 0.9));
     assert!(first.open_fraction.iter().all(|&f| f == 1.0));
 }
+
+#[test]
+fn fsp_can_keep_saturated_neurons_when_asked() {
+    let Some(photo) = common::cat_photo() else { return };
+    let device = Device::flex();
+    let net = common::model(&device);
+    let x = model::input_tensor(imaging::preprocess(&std::fs::read(photo).unwrap(), Framing::Whole).unwrap(), INPUT_SIZE, INPUT_SIZE, &device).unwrap();
+    let head_pre = net.forward_gated(x.clone(), &model::Gates::open(), true).pre_activations[32].clone();
+    let saturated = head_pre.greater_equal_elem(6.0).float();
+    let open_saturated = |select_saturated: bool| {
+        let options = FeedbackOptions { select_saturated, ..FeedbackOptions::default() };
+        let run = pollster::block_on(feedback::fsp(&net, x.clone(), 282, &options, &mut Tracer::silent())).unwrap();
+        host((run.gates.get(32).unwrap().clone() * saturated.clone()).sum().reshape([1, 1, 1, 1]))[0]
+    };
+    // The authors' rule selects on the pre-activation gradient, which ReLU6 zeroes at saturation.
+    assert_eq!(open_saturated(false), 0.0);
+    assert!(open_saturated(true) > 0.0);
+}

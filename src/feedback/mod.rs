@@ -34,6 +34,9 @@ pub struct FeedbackOptions {
     pub ratio: f32,
     /// FSP: close the gates within this many pixels of each map's border.
     pub border: usize,
+    /// FSP: select on `∂S/∂y ⊙ 1[x > 0]` instead of the pre-activation gradient, so that neurons
+    /// saturated at 6 (zero gradient through ReLU6, yet the strongest) can stay open.
+    pub select_saturated: bool,
     /// FSP stage 1 gates only this many layers at the top.
     pub top_layers: usize,
     /// Which layers feedback may gate, as a half-open range of gated-layer indices.
@@ -51,6 +54,7 @@ impl Default for FeedbackOptions {
             layers_per_group: 9,
             ratio: 1.0,
             border: 0,
+            select_saturated: false,
             top_layers: 1,
             gated_layers: NUM_GATED - 1..NUM_GATED,
         }
@@ -275,7 +279,8 @@ pub async fn hard(
 
 /// **FSP**, selective pruning as in the authors' code: in one backward pass take, at each ReLU,
 /// the gradient g at its pre-activation and set `z = 1[max(g, 0) ≥ r · mean(g | g > 0)]`
-/// (optionally closing each map's border), applied from the next forward pass. Stage 1 gates only
+/// (optionally closing each map's border; optionally selecting on the gradient at the output
+/// for open neurons, see [`FeedbackOptions::select_saturated`]), applied from the next forward pass. Stage 1 gates only
 /// the `top_layers` highest layers; stage 2, run under those gates, gates `gated_layers` (skipped
 /// when those are all among the top layers).
 pub async fn fsp(
@@ -298,12 +303,14 @@ pub async fn fsp(
         let seed = net.class_seed(class, forward.pre_activations[NUM_GATED - 1].dims())?;
         let mut selected = Gates::open();
         net.backward_with(input.dims(), &forward.pre_activations, seed, &mut |l, g, pre| {
+            let open_output_gradient = g.clone() * pre.clone().greater_elem(0.0).float();
             let g = match gates.get(l) {
                 Some(z) => rules::gated(g, pre, z),
                 None => rules::gradient(g, pre),
             };
             if stage.contains(&l) {
-                selected.set(l, rules::select(&g, options.ratio, options.border));
+                let basis = if options.select_saturated { open_output_gradient.clone() } else { g.clone() };
+                selected.set(l, rules::select(&basis, options.ratio, options.border));
             }
             g
         })?;
