@@ -262,10 +262,7 @@ fn gradient_map(net: &EfficientNetLite0, input: &Tensor<4>, class: usize, gates:
         Rule::Gradient => rules::gradient(g, pre),
         Rule::Deconvnet => rules::deconvnet(g),
         Rule::Guided => rules::guided(g, pre),
-        Rule::Gated => match gates.get(l) {
-            Some(z) => rules::gated(g, pre, z),
-            None => rules::gradient(g, pre),
-        },
+        Rule::Gated => rules::under_gates(g, pre, gates.get(l)),
     })?;
     Ok(rgb_max_abs(g))
 }

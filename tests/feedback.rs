@@ -25,6 +25,8 @@ fn each_backward_rule_equals_its_definition() {
     let z = t(&[1.0, 0.0, 1.0, 1.0]);
     assert_eq!(host(rules::gradient(g.clone(), &pre)), [0.0, -2.0, 0.0, 3.0]);
     assert_eq!(host(rules::gated(g.clone(), &pre, &z)), [0.0, 0.0, 0.0, 3.0]);
+    assert_eq!(host(rules::under_gates(g.clone(), &pre, Some(&z))), [0.0, 0.0, 0.0, 3.0]);
+    assert_eq!(host(rules::under_gates(g.clone(), &pre, None)), [0.0, -2.0, 0.0, 3.0]);
     assert_eq!(host(rules::deconvnet(g.clone())), [0.5, 0.0, 1.0, 3.0]);
     assert_eq!(host(rules::guided(g.clone(), &pre)), [0.0, 0.0, 0.0, 3.0]);
     // select: mean of positive g is (0.5 + 1 + 3) / 3 = 1.5; r = 1 keeps g ≥ 1.5.

@@ -304,10 +304,7 @@ pub async fn fsp(
         let mut selected = Gates::open();
         net.backward_with(input.dims(), &forward.pre_activations, seed, &mut |l, g, pre| {
             let open_output_gradient = g.clone() * pre.clone().greater_elem(0.0).float();
-            let g = match gates.get(l) {
-                Some(z) => rules::gated(g, pre, z),
-                None => rules::gradient(g, pre),
-            };
+            let g = rules::under_gates(g, pre, gates.get(l));
             if stage.contains(&l) {
                 let basis = if options.select_saturated { open_output_gradient.clone() } else { g.clone() };
                 selected.set(l, rules::select(&basis, options.ratio, options.border));

@@ -20,6 +20,14 @@ pub fn gated(g: Tensor<4>, pre: &Tensor<4>, z: &Tensor<4>) -> Tensor<4> {
     g * z.clone() * relu6_mask(pre)
 }
 
+/// [`gated`] where a gate is set, [`gradient`] (all open) where it is not.
+pub fn under_gates(g: Tensor<4>, pre: &Tensor<4>, z: Option<&Tensor<4>>) -> Tensor<4> {
+    match z {
+        Some(z) => gated(g, pre, z),
+        None => gradient(g, pre),
+    }
+}
+
 /// Deconvnet (Zeiler & Fergus 2014): the ReLU is applied to the signal going back, `max(g, 0)`,
 /// ignoring the forward pass.
 pub fn deconvnet(g: Tensor<4>) -> Tensor<4> {
