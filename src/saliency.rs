@@ -256,9 +256,7 @@ enum Rule {
 
 /// max over RGB of |∂S/∂I| with `rule` at every ReLU6 (`[1, 1, H, W]`).
 fn gradient_map(net: &EfficientNetLite0, input: &Tensor<4>, class: usize, gates: &Gates, rule: Rule) -> Result<Tensor<4>> {
-    let forward = net.forward_gated(input.clone(), gates, true);
-    let seed = net.class_seed(class, forward.pre_activations[NUM_GATED - 1].dims())?;
-    let g = net.backward_with(input.dims(), &forward.pre_activations, seed, &mut |l, g, pre| match rule {
+    let (_, g) = net.class_backward(input, gates, class, &mut |l, g, pre| match rule {
         Rule::Gradient => rules::gradient(g, pre),
         Rule::Deconvnet => rules::deconvnet(g),
         Rule::Guided => rules::guided(g, pre),

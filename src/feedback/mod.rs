@@ -298,19 +298,18 @@ pub async fn fsp(
     }
     let mut gates = Gates::open();
     for stage in stages {
-        let forward = net.forward_gated(input.clone(), &gates, true);
-        run.record(forward.logits.clone(), &gates).await?;
-        let seed = net.class_seed(class, forward.pre_activations[NUM_GATED - 1].dims())?;
         let mut selected = Gates::open();
-        net.backward_with(input.dims(), &forward.pre_activations, seed, &mut |l, g, pre| {
-            let open_output_gradient = g.clone() * pre.clone().greater_elem(0.0).float();
+        let (logits, _) = net.class_backward(&input, &gates, class, &mut |l, g, pre| {
+            let selecting = stage.contains(&l);
+            let open_output_gradient =
+                (selecting && options.select_saturated).then(|| g.clone() * pre.clone().greater_elem(0.0).float());
             let g = rules::under_gates(g, pre, gates.get(l));
-            if stage.contains(&l) {
-                let basis = if options.select_saturated { open_output_gradient.clone() } else { g.clone() };
-                selected.set(l, rules::select(&basis, options.ratio, options.border));
+            if selecting {
+                selected.set(l, rules::select(open_output_gradient.as_ref().unwrap_or(&g), options.ratio, options.border));
             }
             g
         })?;
+        run.record(logits, &gates).await?;
         run.passes += 1;
         for l in stage {
             gates.set(l, selected.get(l).expect("selected in this stage").clone());
@@ -331,11 +330,8 @@ pub async fn fr(
     tracer: &mut Tracer<'_>,
 ) -> Result<FeedbackRun> {
     let mut run = Run::start(net, &input, class, tracer)?;
-    let forward = net.forward_gated(input.clone(), &Gates::open(), true);
-    run.record(forward.logits.clone(), &Gates::open()).await?;
-    let seed = net.class_seed(class, forward.pre_activations[NUM_GATED - 1].dims())?;
     let mut gates = Gates::open();
-    let input_gradient = net.backward_with(input.dims(), &forward.pre_activations, seed, &mut |l, g, pre| {
+    let (logits, input_gradient) = net.class_backward(&input, &Gates::open(), class, &mut |l, g, pre| {
         if options.gated_layers.contains(&l) {
             let (g, z) = rules::recover(g, pre, options.ratio);
             gates.set(l, z);
@@ -344,6 +340,7 @@ pub async fn fr(
             rules::gradient(g, pre)
         }
     })?;
+    run.record(logits, &Gates::open()).await?;
     run.passes += 1;
     run.score(&gates).await?;
     Ok(run.finish(gates, Some(input_gradient)))

@@ -127,16 +127,24 @@ pub struct GatedLayer {
 
 /// The 33 gated layers in forward order, with their activation shapes for a 224×224 input.
 pub fn gated_layers() -> Vec<GatedLayer> {
-    let mut size = INPUT_SIZE.div_ceil(2);
-    let mut layers = vec![GatedLayer { name: "stem".into(), shape: [STEM_CHANNELS, size, size] }];
+    gated_layer_shapes(INPUT_SIZE, INPUT_SIZE)
+        .into_iter()
+        .map(|(name, [c, h, w])| GatedLayer { name, shape: [c, h, w] })
+        .collect()
+}
+
+/// Name and activation shape `[C, H, W]` of each gated layer, for an `height × width` input.
+fn gated_layer_shapes(height: usize, width: usize) -> Vec<(String, [usize; 3])> {
+    let (mut h, mut w) = (height.div_ceil(2), width.div_ceil(2));
+    let mut layers = vec![("stem".to_string(), [STEM_CHANNELS, h, w])];
     for b in block_specs() {
         if let Some(e) = &b.expand {
-            layers.push(GatedLayer { name: e.name.clone(), shape: [e.out_channels, size, size] });
+            layers.push((e.name.clone(), [e.out_channels, h, w]));
         }
-        size = size.div_ceil(b.dw.stride);
-        layers.push(GatedLayer { name: b.dw.name.clone(), shape: [b.dw.out_channels, size, size] });
+        (h, w) = (h.div_ceil(b.dw.stride), w.div_ceil(b.dw.stride));
+        layers.push((b.dw.name.clone(), [b.dw.out_channels, h, w]));
     }
-    layers.push(GatedLayer { name: "head".into(), shape: [HEAD_CHANNELS, size, size] });
+    layers.push(("head".to_string(), [HEAD_CHANNELS, h, w]));
     layers
 }
 
@@ -432,19 +440,22 @@ impl EfficientNetLite0 {
     /// Activation shapes `[1, C, H, W]` of the gated layers for this input size.
     pub fn activation_shapes(&self, input: &Tensor<4>) -> Vec<[usize; 4]> {
         let [n, _, h, w] = input.dims();
-        let mut shapes = Vec::with_capacity(NUM_GATED);
-        let (mut h, mut w) = (h.div_ceil(2), w.div_ceil(2));
-        shapes.push([n, STEM_CHANNELS, h, w]);
-        for b in &self.blocks {
-            if let Some(e) = &b.expand {
-                shapes.push([n, e.weight.dims()[0], h, w]);
-            }
-            h = h.div_ceil(b.dw.stride);
-            w = w.div_ceil(b.dw.stride);
-            shapes.push([n, b.dw.weight.dims()[0], h, w]);
-        }
-        shapes.push([n, HEAD_CHANNELS, h, w]);
-        shapes
+        gated_layer_shapes(h, w).into_iter().map(|(_, [c, h, w])| [n, c, h, w]).collect()
+    }
+
+    /// A forward pass under `gates`, then [`EfficientNetLite0::backward_with`] from `class`'s logit
+    /// with `rule` at each gated layer. Returns the logits `[1, 1000]` and the input gradient.
+    pub fn class_backward(
+        &self,
+        input: &Tensor<4>,
+        gates: &Gates,
+        class: usize,
+        rule: &mut dyn FnMut(usize, Tensor<4>, &Tensor<4>) -> Tensor<4>,
+    ) -> Result<(Tensor<2>, Tensor<4>)> {
+        let forward = self.forward_gated(input.clone(), gates, true);
+        let seed = self.class_seed(class, forward.pre_activations[NUM_GATED - 1].dims())?;
+        let input_gradient = self.backward_with(input.dims(), &forward.pre_activations, seed, rule)?;
+        Ok((forward.logits, input_gradient))
     }
 }
 

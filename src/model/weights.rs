@@ -61,7 +61,6 @@ impl Weights {
         let state: BTreeMap<String, PthTensor> = read_legacy_state_dict(pth)?.into_iter().collect();
         let get = |name: &str| state.get(name).ok_or_else(|| Error::Weights(format!("checkpoint lacks {name}")));
         let mut entries = BTreeMap::new();
-        let mut blocks_seen = 0;
         for spec in conv_specs() {
             // Names in the checkpoint (lukemelas/EfficientNet-PyTorch layout).
             let (conv, bn) = match spec.name.split_once('.') {
@@ -69,7 +68,6 @@ impl Weights {
                 None => ("_conv_head".to_string(), "_bn1".to_string()),
                 Some((block, part)) => {
                     let b = &block[1..];
-                    blocks_seen = blocks_seen.max(b.parse::<usize>().unwrap_or(0) + 1);
                     let (conv, bn) = match part {
                         "expand" => ("_expand_conv", "_bn0"),
                         "dw" => ("_depthwise_conv", "_bn1"),
