@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use thinktwice::backend::{Backend, init_device};
 use thinktwice::imaging::{self, Framing};
 use thinktwice::localize::grabcut::GrabCutOptions;
-use thinktwice::localize::{BBox, BoxOptions, LocalizeOptions};
+use thinktwice::localize::{BoxOptions, Framed, LocalizeOptions};
 use thinktwice::overlay::{self, Label};
 use thinktwice::saliency::{Method, SaliencyOptions};
 use thinktwice::model::{self, EfficientNetLite0, INPUT_SIZE, Precision, Weights, labels};
@@ -69,15 +69,8 @@ enum Command {
         /// gradient, deconvnet, guided, cam, gradcam, feedback-soft, feedback-hard, feedback-fsp, feedback-fr, or feedback (the best variant).
         #[arg(long, default_value = "feedback")]
         method: String,
-        /// Read-out of feedback gates: gradient or energy (default: the method's own).
-        #[arg(long)]
-        readout: Option<String>,
-        /// Box threshold as a fraction of the map maximum.
-        #[arg(long)]
-        threshold: Option<f32>,
-        /// Gaussian smoothing of the map before thresholding, in input pixels.
-        #[arg(long)]
-        sigma: Option<f32>,
+        #[command(flatten)]
+        tuning: TuningArgs,
         /// Refine the box by GrabCut-style colour segmentation seeded from the map.
         #[arg(long)]
         refine: bool,
@@ -170,10 +163,15 @@ struct TuningArgs {
 }
 
 impl TuningArgs {
-    fn apply(&self, saliency: &mut SaliencyOptions, boxes: &mut BoxOptions) -> Result<(), String> {
+    /// `method`'s tuned box settings with the threshold and σ given here.
+    fn boxes(&self, method: Method) -> BoxOptions {
+        let tuned = BoxOptions::for_method(method);
+        BoxOptions { threshold: self.threshold.unwrap_or(tuned.threshold), sigma: self.sigma.unwrap_or(tuned.sigma) }
+    }
+
+    /// Writes the saliency and feedback settings given here into `saliency`.
+    fn apply(&self, saliency: &mut SaliencyOptions) -> Result<(), String> {
         let f = &mut saliency.feedback;
-        boxes.threshold = self.threshold.unwrap_or(boxes.threshold);
-        boxes.sigma = self.sigma.unwrap_or(boxes.sigma);
         f.lambda = self.lambda.unwrap_or(f.lambda);
         f.eta = self.eta.unwrap_or(f.eta);
         f.tau = self.tau.unwrap_or(f.tau);
@@ -219,7 +217,7 @@ fn main() -> ExitCode {
                 None => Method::ALL.to_vec(),
             };
             let mut saliency = SaliencyOptions::default();
-            tuning.apply(&mut saliency, &mut BoxOptions::default())?;
+            tuning.apply(&mut saliency)?;
             let (mut images, bad) = eval::read_dataset(&data)?;
             for b in &bad {
                 eprintln!("skipped {b}");
@@ -227,13 +225,7 @@ fn main() -> ExitCode {
             images.truncate(limit.unwrap_or(usize::MAX));
             let (net, device) = load_model(&model)?;
             eprintln!("evaluating {} methods on {} images of {}", methods.len(), images.len(), data.display());
-            let boxes = |m: Method| {
-                let mut b = BoxOptions::for_method(m);
-                b.threshold = tuning.threshold.unwrap_or(b.threshold);
-                b.sigma = tuning.sigma.unwrap_or(b.sigma);
-                b
-            };
-            let report = eval::run(&net, &device, &images, &methods, &saliency, &boxes, workers);
+            let report = eval::run(&net, &device, &images, &methods, &saliency, &|m| tuning.boxes(m), workers);
             print!("{}", eval::markdown(&report));
             if let Some(path) = json {
                 std::fs::write(&path, serde_json::to_string_pretty(&report).expect("serialisable")).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -243,21 +235,17 @@ fn main() -> ExitCode {
             }
             Ok(ExitCode::SUCCESS)
         })(),
-        Command::Localize { images, class, method, readout, threshold, sigma, refine, crop, opacity, out, model } => (|| {
+        Command::Localize { images, class, method, tuning, refine, crop, opacity, out, model } => (|| {
             let method: Method = method.parse().map_err(|e: thinktwice::Error| e.to_string())?;
             let mut options = LocalizeOptions {
                 method,
-                boxes: BoxOptions::for_method(method),
-                framing: if crop { Framing::CenterCrop } else { Framing::Whole },
+                boxes: tuning.boxes(method),
                 refine: refine.then(GrabCutOptions::default),
                 ..LocalizeOptions::default()
             };
-            if let Some(r) = readout {
-                options.saliency.readout = Some(r.parse().map_err(|e: thinktwice::Error| e.to_string())?);
-            }
-            options.boxes.threshold = threshold.unwrap_or(options.boxes.threshold);
-            options.boxes.sigma = sigma.unwrap_or(options.boxes.sigma);
-            localize(&images, &class, &options, opacity.clamp(0.0, 1.0), &out, &model)
+            tuning.apply(&mut options.saliency)?;
+            let framing = if crop { Framing::CenterCrop } else { Framing::Whole };
+            localize(&images, &class, &options, framing, opacity.clamp(0.0, 1.0), &out, &model)
         })(),
     };
     match result {
@@ -312,12 +300,20 @@ fn classify(images: &[PathBuf], args: &ModelArgs, top: usize) -> CliResult {
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn localize(images: &[PathBuf], classes: &str, options: &LocalizeOptions, opacity: f32, out: &Path, args: &ModelArgs) -> CliResult {
+fn localize(
+    images: &[PathBuf],
+    classes: &str,
+    options: &LocalizeOptions,
+    framing: Framing,
+    opacity: f32,
+    out: &Path,
+    args: &ModelArgs,
+) -> CliResult {
     let (net, device) = load_model(args)?;
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let mut failed = 0;
     for path in images {
-        match localize_one(&net, &device, path, classes, options, opacity, out) {
+        match localize_one(&net, &device, path, classes, options, framing, opacity, out) {
             Ok(written) => written.iter().for_each(|w| println!("wrote {}", w.display())),
             Err(e) => {
                 eprintln!("{}: {e}", path.display());
@@ -334,22 +330,20 @@ fn localize_one(
     path: &Path,
     classes: &str,
     options: &LocalizeOptions,
+    framing: Framing,
     opacity: f32,
     out: &Path,
 ) -> Result<Vec<PathBuf>, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let image = imaging::decode(&bytes).map_err(|e| e.to_string())?;
-    let input = model::input_tensor(imaging::normalize(&imaging::frame(&image, options.framing)), INPUT_SIZE, INPUT_SIZE, device)
-        .map_err(|e| e.to_string())?;
-    let (_, probs) = pollster::block_on(thinktwice::localize::class_scores(net, &input)).map_err(|e| e.to_string())?;
-    let classes = labels::parse_class_list(classes, &probs).map_err(|e| e.to_string())?;
+    let framed = pollster::block_on(Framed::new(net, &image, framing, device)).map_err(|e| e.to_string())?;
+    let classes = labels::parse_class_list(classes, &framed.probabilities).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let results = pollster::block_on(thinktwice::localize::localize(net, &image, &classes, options, device, &mut |_, _| {}))
+    let results = pollster::block_on(thinktwice::localize::localize(net, &framed, &classes, options, &mut |_, _| {}))
         .map_err(|e| e.to_string())?;
     let seconds = started.elapsed().as_secs_f64();
     let stem = path.file_stem().map_or("image".into(), |s| s.to_string_lossy().into_owned());
-    let geometry = imaging::FrameGeometry::new(image.width(), image.height(), options.framing);
-    let region = geometry.to_original(&BBox { x0: 0.0, y0: 0.0, x1: INPUT_SIZE as f32, y1: INPUT_SIZE as f32 });
+    let region = framed.region();
     let mut written = Vec::new();
     for r in &results {
         let label = format!("{} ({}) {:.1}% {}", r.name, r.class, 100.0 * r.probability, options.method.name());
@@ -373,7 +367,7 @@ fn localize_one(
         "width": image.width(),
         "height": image.height(),
         "method": options.method.name(),
-        "framing": if options.framing == Framing::Whole { "whole" } else { "center-crop" },
+        "framing": if framing == Framing::Whole { "whole" } else { "center-crop" },
         "seconds": seconds,
         "classes": results,
     });

@@ -100,7 +100,8 @@ fn feedback_puts_each_class_on_its_own_object() {
     let net = common::model(&device);
     for method in Method::ALL {
         let options = LocalizeOptions { method, ..LocalizeOptions::default() };
-        let found = pollster::block_on(localize::localize(&net, &image, &[282, 967], &options, &device, &mut |_, _| {})).unwrap();
+        let framed = pollster::block_on(localize::Framed::new(&net, &image, Framing::Whole, &device)).unwrap();
+        let found = pollster::block_on(localize::localize(&net, &framed, &[282, 967], &options, &mut |_, _| {})).unwrap();
         let (cat, cup) = (&found[0], &found[1]);
         println!("{}: cat peak {:?} box {:?}; cup peak {:?} box {:?}", method.name(), cat.peak, cat.bbox, cup.peak, cup.bbox);
         // Plain gradients are not class-specific (the cat's gradient can peak on the cup); the
@@ -129,10 +130,10 @@ fn hard_feedback_never_lowers_the_score() {
     let options = FeedbackOptions { max_iterations: 2, ..FeedbackOptions::default() };
     let mut pairs = 0;
     for picture in [&image, &mirrored, &astronaut] {
-        let x = model::input_tensor(imaging::normalize(&imaging::frame(picture, Framing::Whole)), INPUT_SIZE, INPUT_SIZE, &device).unwrap();
-        let (_, probs) = pollster::block_on(localize::class_scores(&net, &x)).unwrap();
+        let framed = pollster::block_on(localize::Framed::new(&net, picture, Framing::Whole, &device)).unwrap();
+        let x = framed.input.clone();
         // The top classes and a few unlikely ones.
-        let mut classes: Vec<usize> = model::top_k(&probs, 4).into_iter().map(|(c, _)| c).collect();
+        let mut classes: Vec<usize> = model::top_k(&framed.probabilities, 4).into_iter().map(|(c, _)| c).collect();
         classes.extend([1, 404, 999]);
         for class in classes {
             let mut scores = Vec::new();

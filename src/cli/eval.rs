@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use thinktwice::imaging::{self, Framing};
 use thinktwice::localize::metrics::{self, THRESHOLDS};
-use thinktwice::localize::{self, BBox, BoxOptions, Map};
+use thinktwice::localize::{self, BBox, BoxOptions, Framed, Map};
 use thinktwice::model::{self, EfficientNetLite0, INPUT_SIZE};
 use thinktwice::saliency::{self, Method, SaliencyOptions};
 
@@ -224,10 +224,8 @@ fn evaluate_image(
 ) -> Result<ImageResult, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let image = imaging::decode(&bytes).map_err(|e| e.to_string())?;
-    let input = model::input_tensor(imaging::normalize(&imaging::frame(&image, Framing::Whole)), INPUT_SIZE, INPUT_SIZE, device)
-        .map_err(|e| e.to_string())?;
-    let (_, probs) = pollster::block_on(localize::class_scores(net, &input)).map_err(|e| e.to_string())?;
-    let top1 = model::top_k(&probs, 1)[0].0;
+    let framed = pollster::block_on(Framed::new(net, &image, Framing::Whole, device)).map_err(|e| e.to_string())?;
+    let top1 = model::top_k(&framed.probabilities, 1)[0].0;
     // Boxes in map (224×224) pixels.
     let to_map = |b: &BBox| b.rescale((image.width() as usize, image.height() as usize), (INPUT_SIZE, INPUT_SIZE));
     let tolerance = POINTING_TOLERANCE * INPUT_SIZE as f32 / image.width().max(image.height()) as f32;
@@ -237,7 +235,7 @@ fn evaluate_image(
         let mut t = Tally::default();
         for object in objects {
             let start = Instant::now();
-            let s = pollster::block_on(saliency::saliency(net, input.clone(), object.class, method, options, &mut |_| {}))
+            let s = pollster::block_on(saliency::saliency(net, framed.input.clone(), object.class, method, options, &mut |_| {}))
                 .map_err(|e| e.to_string())?;
             t.seconds += start.elapsed().as_secs_f64();
             let map = Map::new(s.map, s.width, s.height);

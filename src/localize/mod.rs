@@ -5,6 +5,7 @@ pub mod grabcut;
 pub mod metrics;
 
 use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor};
 use image::RgbImage;
 use serde::Serialize;
 
@@ -193,8 +194,6 @@ pub struct LocalizeOptions {
     pub boxes: BoxOptions,
     /// GrabCut refinement of the thresholded map, if wanted.
     pub refine: Option<grabcut::GrabCutOptions>,
-    /// How the image is framed: [`Framing::Whole`] maps boxes back exactly.
-    pub framing: Framing,
 }
 
 impl Default for LocalizeOptions {
@@ -204,7 +203,6 @@ impl Default for LocalizeOptions {
             saliency: SaliencyOptions::default(),
             boxes: BoxOptions::for_method(Method::FEEDBACK),
             refine: None,
-            framing: Framing::Whole,
         }
     }
 }
@@ -232,26 +230,50 @@ pub struct Localization {
     pub trace: Vec<TraceRecord>,
 }
 
-/// Logits and probabilities of the framed image, read back to the host.
-pub async fn class_scores(net: &EfficientNetLite0, input: &burn::tensor::Tensor<4>) -> Result<(Vec<f32>, Vec<f32>)> {
-    let logits = net.forward(input.clone());
-    let probs = read_back(softmax(logits.clone(), 1)).await?;
-    Ok((read_back(logits).await?, probs))
+/// An image framed for the network: the 224×224 picture, its input tensor, where it lies in the
+/// original, and its class scores (read back to the host).
+#[derive(Debug, Clone)]
+pub struct Framed {
+    /// The 224×224 RGB picture the network sees.
+    pub picture: RgbImage,
+    /// Its normalised `[1, 3, 224, 224]` input tensor.
+    pub input: Tensor<4>,
+    /// Input pixels → original pixels.
+    pub geometry: FrameGeometry,
+    /// Logits, 1000.
+    pub logits: Vec<f32>,
+    /// Softmax probabilities, 1000.
+    pub probabilities: Vec<f32>,
 }
 
-/// Maps, boxes and traces for `classes` in `image`; boxes in the image's own pixels.
+impl Framed {
+    /// Frames `image` (see [`Framing`]; [`Framing::Whole`] maps boxes back exactly) and scores it.
+    pub async fn new(net: &EfficientNetLite0, image: &RgbImage, framing: Framing, device: &Device) -> Result<Self> {
+        let picture = imaging::frame(image, framing);
+        let input = model::input_tensor(imaging::normalize(&picture), INPUT_SIZE, INPUT_SIZE, device)?;
+        let logits = net.forward(input.clone());
+        let probabilities = read_back(softmax(logits.clone(), 1)).await?;
+        let logits = read_back(logits).await?;
+        let geometry = FrameGeometry::new(image.width(), image.height(), framing);
+        Ok(Self { picture, input, geometry, logits, probabilities })
+    }
+
+    /// The part of the original image the network sees, in original pixels.
+    pub fn region(&self) -> BBox {
+        let size = INPUT_SIZE as f32;
+        self.geometry.to_original(&BBox { x0: 0.0, y0: 0.0, x1: size, y1: size })
+    }
+}
+
+/// Maps, boxes and traces for `classes` in a framed image; boxes in the original image's pixels.
 pub async fn localize(
     net: &EfficientNetLite0,
-    image: &RgbImage,
+    framed: &Framed,
     classes: &[usize],
     options: &LocalizeOptions,
-    device: &burn::tensor::Device,
     observer: &mut dyn FnMut(usize, &TraceRecord),
 ) -> Result<Vec<Localization>> {
-    let framed = imaging::frame(image, options.framing);
-    let input = model::input_tensor(imaging::normalize(&framed), INPUT_SIZE, INPUT_SIZE, device)?;
-    let geometry = FrameGeometry::new(image.width(), image.height(), options.framing);
-    let (logits, probs) = class_scores(net, &input).await?;
+    let (input, geometry) = (&framed.input, &framed.geometry);
     let mut results = Vec::with_capacity(classes.len());
     for &class in classes {
         model::check_class(class)?;
@@ -260,7 +282,7 @@ pub async fn localize(
         let in_input = match &options.refine {
             None => map_to_box(&map, &options.boxes),
             Some(g) => {
-                let mask = grabcut::segment(&framed, &map, g);
+                let mask = grabcut::segment(&framed.picture, &map, g);
                 largest_component_box(&mask, map.width, map.height).or_else(|| map_to_box(&map, &options.boxes))
             }
         };
@@ -269,8 +291,8 @@ pub async fn localize(
         results.push(Localization {
             class,
             name: labels::class_name(class),
-            score: logits[class],
-            probability: probs[class],
+            score: framed.logits[class],
+            probability: framed.probabilities[class],
             bbox: in_input.map(|b| geometry.to_original(&b)),
             peak: (peak.x0, peak.y0),
             map,
