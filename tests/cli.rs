@@ -13,14 +13,25 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// Runs `thinktwice ARGS --weights pkg/…f32.safetensors`.
+fn thinktwice<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_thinktwice")).args(args).arg("--weights").arg(common::weights_path("f32")).output().unwrap()
+}
+
+/// Writes a `width × height` PNG of a bright disc of `radius` at `centre` on a dark ground.
+fn disc(path: &Path, width: u32, height: u32, centre: (f32, f32), radius: f32) {
+    image::RgbImage::from_fn(width, height, |x, y| {
+        let d = ((x as f32 - centre.0).powi(2) + (y as f32 - centre.1).powi(2)).sqrt();
+        if d < radius { image::Rgb([250, 210, 35]) } else { image::Rgb([25, 45, 60]) }
+    })
+    .save(path)
+    .unwrap();
+}
+
 fn classify(args: &[&Path]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_thinktwice"))
-        .arg("classify")
-        .arg("--weights")
-        .arg(common::weights_path("f32"))
-        .args(args)
-        .output()
-        .unwrap();
+    let mut all: Vec<&std::ffi::OsStr> = vec!["classify".as_ref()];
+    all.extend(args.iter().map(|a| a.as_os_str()));
+    let out = thinktwice(&all);
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
 }
@@ -132,20 +143,8 @@ fn localize_writes_overlays_and_json_in_original_pixels() {
     let dir = scratch("localize");
     // A 320×200 picture: a bright disc on the left half, to check boxes come back in its pixels.
     let path = dir.join("disc.png");
-    image::RgbImage::from_fn(320, 200, |x, y| {
-        let d = ((x as f32 - 90.0).powi(2) + (y as f32 - 100.0).powi(2)).sqrt();
-        if d < 50.0 { image::Rgb([250, 200, 40]) } else { image::Rgb([20, 60, 30]) }
-    })
-    .save(&path)
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_thinktwice"))
-        .args(["localize", "--class", "top2", "--method", "cam", "--out"])
-        .arg(&dir)
-        .arg("--weights")
-        .arg(common::weights_path("f32"))
-        .arg(&path)
-        .output()
-        .unwrap();
+    disc(&path, 320, 200, (90.0, 100.0), 50.0);
+    let out = thinktwice(&["localize".as_ref(), "--class".as_ref(), "top2".as_ref(), "--method".as_ref(), "cam".as_ref(), "--out".as_ref(), dir.as_os_str(), path.as_os_str()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("disc.cam.json")).unwrap()).unwrap();
     assert_eq!(json["width"], 320);
@@ -165,14 +164,7 @@ fn localize_writes_overlays_and_json_in_original_pixels() {
     }
 
     // An unknown class name suggests the closest names and fails.
-    let out = Command::new(env!("CARGO_BIN_EXE_thinktwice"))
-        .args(["localize", "--class", "tigr cat", "--out"])
-        .arg(&dir)
-        .arg("--weights")
-        .arg(common::weights_path("f32"))
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = thinktwice(&["localize".as_ref(), "--class".as_ref(), "tigr cat".as_ref(), "--out".as_ref(), dir.as_os_str(), path.as_os_str()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("did you mean") && err.contains("tiger cat"), "{err}");
@@ -186,27 +178,14 @@ fn eval_reports_every_metric_and_skips_bad_rows() {
     let mut csv = String::from("path,wnid,class_idx,class_name,orig_w,orig_h,img_w,img_h,x0,y0,x1,y1\n");
     for (i, (cx, cy)) in [(70.0f32, 80.0f32), (150.0, 120.0)].iter().enumerate() {
         let name = format!("disc{i}.png");
-        image::RgbImage::from_fn(227, 227, |x, y| {
-            let d = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
-            if d < 40.0 { image::Rgb([250, 220, 30]) } else { image::Rgb([30, 30, 90]) }
-        })
-        .save(dir.join(&name))
-        .unwrap();
+        disc(&dir.join(&name), 227, 227, (*cx, *cy), 40.0);
         csv += &format!("{name},n0,950,\"orange, the fruit\",227,227,227,227,{},{},{},{}\n", cx - 40.0, cy - 40.0, cx + 40.0, cy + 40.0);
     }
     csv += "missing.png,n0,950,orange,227,227,227,227,1,1,50,50\n";
     csv += "disc0.png,n0,950,orange,227,227,227,227,100,100,400,120\n";
     std::fs::write(dir.join("boxes.csv"), csv).unwrap();
     let json = dir.join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_thinktwice"))
-        .args(["eval", "--methods", "gradient,cam,feedback", "--data"])
-        .arg(&dir)
-        .arg("--json")
-        .arg(&json)
-        .arg("--weights")
-        .arg(common::weights_path("f32"))
-        .output()
-        .unwrap();
+    let out = thinktwice(&["eval".as_ref(), "--methods".as_ref(), "gradient,cam,feedback".as_ref(), "--data".as_ref(), dir.as_os_str(), "--json".as_ref(), json.as_os_str()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("missing.png not found") && stderr.contains("outside the 227×227 image"), "{stderr}");
