@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test: unit and golden tests (CPU, and native wgpu where a Vulkan device exists), the
-# CLI tests, the wasm32 build of the library, and the page in headless Chromium (CPU and WebGPU).
+# Runs every test: lints (clippy, warnings are errors), unit and golden tests (CPU, and native wgpu
+# where a Vulkan device exists), the session and CLI tests, the wasm32 build of the library, and the
+# page in headless Chromium (CPU and WebGPU). Under CI=true a test whose data is missing fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cargo clippy --release --all-targets --quiet -- -D warnings
 cargo run --release --quiet -- weights
 scripts/samples.sh
 cargo test --release

@@ -36,6 +36,25 @@ pub enum Error {
     /// The compute device failed (initialisation, execution or readback).
     #[error("device error: {0}")]
     Device(String),
+    /// The caller asked a run to stop (its frame callback said so) before it finished.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl Error {
+    /// A stable, machine-readable code for the kind of error (`bad-image`, `bad-weights`,
+    /// `unknown-class`, `unknown-method`, `bad-input`, `device`, `cancelled`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Image(_) | Error::ImageTooLarge { .. } => "bad-image",
+            Error::Weights(_) => "bad-weights",
+            Error::UnknownClass { .. } => "unknown-class",
+            Error::UnknownMethod(_) => "unknown-method",
+            Error::Shape(_) => "bad-input",
+            Error::Device(_) => "device",
+            Error::Cancelled => "cancelled",
+        }
+    }
 }
 
 fn suggest(names: &[String]) -> String {

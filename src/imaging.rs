@@ -1,4 +1,5 @@
-//! Image decoding and preprocessing: one path for the CLI and the browser.
+//! Image decoding and preprocessing: one path for the CLI (encoded files) and the browser (RGBA
+//! pixels from its own decoder); [`crate::Session::prepare`] is where both meet.
 //!
 //! The network input is RGB, CHW, 224×224, each value `(x − 127) / 128` for 8-bit `x`
 //! (the EfficientNet-Lite TF preprocessing).
@@ -9,22 +10,10 @@ use image::imageops::FilterType;
 use image::{DynamicImage, ImageReader, Limits, RgbImage};
 
 use crate::error::{Error, Result};
-use crate::model::INPUT_SIZE;
+use crate::geometry::{Framing, INPUT_SIZE, center_crop_resize};
 
 /// Largest image accepted, in pixels (about 8000×8000).
 pub const MAX_PIXELS: u64 = 64_000_000;
-/// Shorter side after the first resize when centre-cropping (ImageNet convention: 256 → crop 224).
-const RESIZE_SHORTER: u32 = 256;
-
-/// How an image is framed into the square network input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Framing {
-    /// Shorter side to 256, centre crop 224: the classification protocol.
-    #[default]
-    CenterCrop,
-    /// Whole image squashed to 224×224: every pixel maps back exactly (for localization).
-    Whole,
-}
 
 /// Decodes JPEG, PNG, WebP, GIF, BMP or TIFF bytes to 8-bit RGB.
 ///
@@ -83,51 +72,22 @@ pub fn frame(image: &RgbImage, framing: Framing) -> RgbImage {
     }
 }
 
-/// Where the network input lies in the original image: input pixel (x, y) covers original
-/// pixel `(x · scale_x + offset_x, y · scale_y + offset_y)`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FrameGeometry {
-    /// Original pixels per input pixel, horizontally.
-    pub scale_x: f32,
-    /// Original pixels per input pixel, vertically.
-    pub scale_y: f32,
-    /// Original x of the input's left edge.
-    pub offset_x: f32,
-    /// Original y of the input's top edge.
-    pub offset_y: f32,
-}
-
-impl FrameGeometry {
-    /// The geometry of [`frame`] for an image of `width × height`.
-    pub fn new(width: u32, height: u32, framing: Framing) -> Self {
-        let size = INPUT_SIZE as f32;
-        match framing {
-            Framing::Whole => Self { scale_x: width as f32 / size, scale_y: height as f32 / size, offset_x: 0.0, offset_y: 0.0 },
-            Framing::CenterCrop => {
-                let (rw, rh) = center_crop_resize(width, height);
-                let (sx, sy) = (width as f32 / rw as f32, height as f32 / rh as f32);
-                let (x0, y0) = ((rw - INPUT_SIZE as u32) / 2, (rh - INPUT_SIZE as u32) / 2);
-                Self { scale_x: sx, scale_y: sy, offset_x: x0 as f32 * sx, offset_y: y0 as f32 * sy }
-            }
-        }
+/// RGBA pixels (`width × height × 4` bytes, as a browser's canvas gives them) → RGB, with
+/// transparency composited over white, exactly as [`decode`] does for files.
+pub fn from_rgba(rgba: &[u8], width: u32, height: u32) -> Result<RgbImage> {
+    if width == 0 || height == 0 {
+        return Err(Error::Image("image has no pixels".into()));
     }
-
-    /// A box in input pixels → the same box in original pixels.
-    pub fn to_original(&self, b: &crate::localize::BBox) -> crate::localize::BBox {
-        crate::localize::BBox {
-            x0: b.x0 * self.scale_x + self.offset_x,
-            y0: b.y0 * self.scale_y + self.offset_y,
-            x1: b.x1 * self.scale_x + self.offset_x,
-            y1: b.y1 * self.scale_y + self.offset_y,
-        }
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(Error::ImageTooLarge { width, height, limit: MAX_PIXELS });
     }
-}
-
-/// Size after resizing the shorter side to 256 (never below the crop).
-fn center_crop_resize(w: u32, h: u32) -> (u32, u32) {
-    let size = INPUT_SIZE as u32;
-    let scale = RESIZE_SHORTER as f64 / w.min(h) as f64;
-    (((w as f64 * scale).round() as u32).max(size), ((h as f64 * scale).round() as u32).max(size))
+    let expected = width as usize * height as usize * 4;
+    if rgba.len() != expected {
+        return Err(Error::Image(format!("{} bytes of RGBA for {width}×{height} pixels (expected {expected})", rgba.len())));
+    }
+    let rgba = image::RgbaImage::from_raw(width, height, rgba.to_vec())
+        .ok_or_else(|| Error::Image("RGBA buffer does not match its size".into()))?;
+    Ok(to_rgb(DynamicImage::ImageRgba8(rgba)))
 }
 
 /// Normalised CHW floats, `[3, H, W]`, each `(x − 127) / 128`.
@@ -141,11 +101,6 @@ pub fn normalize(image: &RgbImage) -> Vec<f32> {
         }
     }
     out
-}
-
-/// Decode + frame + normalise: image file bytes → `[3, 224, 224]` network input.
-pub fn preprocess(bytes: &[u8], framing: Framing) -> Result<Vec<f32>> {
-    Ok(normalize(&frame(&decode(bytes)?, framing)))
 }
 
 #[cfg(test)]
@@ -184,15 +139,12 @@ mod tests {
     }
 
     #[test]
-    fn geometry_maps_input_boxes_back() {
-        use crate::localize::BBox;
-        let whole = FrameGeometry::new(448, 112, Framing::Whole);
-        let b = whole.to_original(&BBox { x0: 0.0, y0: 0.0, x1: 224.0, y1: 224.0 });
-        assert_eq!(b, BBox { x0: 0.0, y0: 0.0, x1: 448.0, y1: 112.0 });
-        // 512×256 → 512×256 resized (shorter side 256), crop x from 144.
-        let crop = FrameGeometry::new(512, 256, Framing::CenterCrop);
-        let b = crop.to_original(&BBox { x0: 0.0, y0: 0.0, x1: 224.0, y1: 224.0 });
-        assert_eq!(b, BBox { x0: 144.0, y0: 16.0, x1: 368.0, y1: 240.0 });
+    fn rgba_pixels_match_decoded_files() {
+        let rgba = image::RgbaImage::from_fn(5, 4, |x, y| image::Rgba([x as u8 * 40, y as u8 * 60, 7, if x == 0 { 0 } else { 255 }]));
+        let png = encode(DynamicImage::ImageRgba8(rgba.clone()), image::ImageFormat::Png);
+        assert_eq!(from_rgba(rgba.as_raw(), 5, 4).unwrap(), decode(&png).unwrap());
+        assert!(matches!(from_rgba(&[0; 7], 5, 4), Err(Error::Image(_))));
+        assert!(from_rgba(&[], 0, 4).is_err());
     }
 
     #[test]

@@ -1,22 +1,30 @@
 //! **thinktwice** shows where an ImageNet classifier looks, by feedback inference
 //! (Cao et al., "Look and Think Twice", ICCV 2015).
 //!
-//! Rooms: [`model`] (EfficientNet-Lite0 with a gate on every ReLU6 neuron, weights, class names),
-//! [`feedback`] (gate inference and its traces), [`saliency`] (maps: baselines and feedback
-//! read-outs), [`localize`] (map → box, metrics), [`imaging`] (decode and preprocess),
-//! [`backend`] (which device computes). The same code runs
-//! natively and in the browser (wasm32 + WebGPU): it reads tensors back only asynchronously.
+//! Start at [`Session`]: load the weights, prepare an image, classify it, explain a class while
+//! each feedback iteration streams out. Rooms below it: [`model`] (EfficientNet-Lite0 with a gate
+//! on every ReLU6 neuron, weights, class names), [`feedback`] (gate inference and its traces),
+//! [`saliency`] (maps: baselines and feedback read-outs), [`localize`] (map → box, metrics),
+//! [`imaging`] (decode and frame), [`overlay`] (pictures of maps), [`backend`] (which device
+//! computes), and the leaves [`geometry`] (boxes, frames) and [`map`] (the saliency map type).
+//! The same code runs natively and in the browser (wasm32 + WebGPU, glue in [`web`]): it reads
+//! tensors back only asynchronously.
+#![warn(missing_docs)]
 
 pub mod backend;
 pub mod error;
 pub mod feedback;
+pub mod geometry;
 pub mod imaging;
 pub mod localize;
+pub mod map;
 pub mod model;
 pub mod overlay;
 pub mod saliency;
-#[cfg(target_family = "wasm")]
-mod web;
+pub mod session;
+pub mod web;
 
+pub use backend::{Backend, BackendChoice, BackendInfo};
 pub use error::{Error, Result};
 pub use model::{EfficientNetLite0, Gates};
+pub use session::{ExplainOptions, Explanation, Frame, Prepared, Scores, Session};

@@ -8,7 +8,8 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use crate::error::{Error, Result};
-use crate::feedback::{self, FeedbackOptions, FeedbackRun, TraceRecord, Tracer, rules};
+use crate::feedback::{self, FeedbackOptions, FeedbackRun, Flow, TraceRecord, Tracer, rules};
+use crate::map::Map;
 use crate::model::{EfficientNetLite0, Gates, NUM_GATED, check_class, read_back};
 
 /// A way of making a saliency map.
@@ -140,29 +141,26 @@ impl Default for SaliencyOptions {
     }
 }
 
-/// A saliency map over the network input, with the class score it explains.
+/// A saliency map over the network input, with the feedback trace that made it.
 #[derive(Debug, Clone)]
 pub struct Saliency {
-    /// Non-negative values, row-major, `height × width` (the network input's size).
-    pub map: Vec<f32>,
-    /// Map width in pixels.
-    pub width: usize,
-    /// Map height in pixels.
-    pub height: usize,
+    /// Non-negative values at the network input's size.
+    pub map: Map,
     /// The feedback trace (empty for baselines).
     pub trace: Vec<TraceRecord>,
 }
 
 /// The saliency map of `class` for one `[1, 3, H, W]` input by `method`.
 ///
-/// `observer` sees each feedback iteration as it happens (never called for baselines).
+/// `observer` sees each feedback iteration as it happens (never called for baselines) and may
+/// stop the run ([`Error::Cancelled`]).
 pub async fn saliency(
     net: &EfficientNetLite0,
     input: Tensor<4>,
     class: usize,
     method: Method,
     options: &SaliencyOptions,
-    observer: &mut dyn FnMut(&TraceRecord),
+    observer: &mut dyn FnMut(&TraceRecord) -> Flow,
 ) -> Result<Saliency> {
     check_class(class)?;
     let [_, _, height, width] = input.dims();
@@ -179,10 +177,10 @@ pub async fn saliency(
             }
             let run = run_feedback(net, input.clone(), class, method, &options.feedback, &mut tracer).await?;
             let map = readout_map(net, &input, class, &run, readout, options)?;
-            return Ok(Saliency { map: read_back(map).await?, width, height, trace: run.trace });
+            return Ok(Saliency { map: Map::new(read_back(map).await?, width, height)?, trace: run.trace });
         }
     };
-    Ok(Saliency { map: read_back(map).await?, width, height, trace: Vec::new() })
+    Ok(Saliency { map: Map::new(read_back(map).await?, width, height)?, trace: Vec::new() })
 }
 
 /// Runs the feedback variant behind `method`.

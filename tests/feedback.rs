@@ -3,11 +3,11 @@
 mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use thinktwice::feedback::{self, FeedbackOptions, Tracer, rules};
-use thinktwice::imaging::{self, Framing};
-use thinktwice::localize::{self, LocalizeOptions};
-use thinktwice::model::{self, INPUT_SIZE, read_back};
+use thinktwice::feedback::{self, FeedbackOptions, Flow, Tracer, rules};
+use thinktwice::geometry::{Framing, INPUT_SIZE};
+use thinktwice::model::{self, read_back};
 use thinktwice::saliency::{self, Method, SaliencyOptions};
+use thinktwice::{Error, ExplainOptions, Session};
 
 fn t(values: &[f32]) -> Tensor<4> {
     Tensor::from_data(TensorData::new(values.to_vec(), [1, values.len(), 1, 1]), &Device::flex())
@@ -69,19 +69,22 @@ fn gradient_saliency_of_chelsea_matches_the_golden_gradient() {
     let net = common::model(&device);
     let input = common::read_f32(dir.join("chelsea.input.f32"));
     let x = model::input_tensor(input, INPUT_SIZE, INPUT_SIZE, &device).unwrap();
-    let s = pollster::block_on(saliency::saliency(&net, x, 282, Method::Gradient, &SaliencyOptions::default(), &mut |_| {})).unwrap();
+    let s = pollster::block_on(saliency::saliency(&net, x, 282, Method::Gradient, &SaliencyOptions::default(), &mut |_| Flow::Continue(()))).unwrap();
     let g = common::read_f32(dir.join("chelsea.grad_class282.f32"));
     let plane = INPUT_SIZE * INPUT_SIZE;
     let want: Vec<f32> = (0..plane).map(|i| g[i].abs().max(g[plane + i].abs()).max(g[2 * plane + i].abs())).collect();
-    let err = common::rel_l2(&s.map, &want);
+    let err = common::rel_l2(&s.map.values, &want);
     println!("gradient saliency vs golden: rel L2 {err:.2e}");
     assert!(err < 1e-3, "{err}");
 }
 
 fn cat_and_coffee() -> Option<image::RgbImage> {
     let samples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pkg/samples");
-    let cat = image::open(common::cat_photo()?).ok()?.to_rgb8();
-    let cup = image::open(samples.join("coffee.png")).ok()?.to_rgb8();
+    let (Some(cat), Ok(cup)) = (common::cat_photo(), image::open(samples.join("coffee.png"))) else {
+        common::missing("the sample photos pkg/samples/{chelsea,coffee}.png", "run scripts/samples.sh");
+        return None;
+    };
+    let (cat, cup) = (image::open(cat).ok()?.to_rgb8(), cup.to_rgb8());
     let cat = image::imageops::resize(&cat, 300, 300, image::imageops::FilterType::Triangle);
     let cup = image::imageops::resize(&cup, 300, 300, image::imageops::FilterType::Triangle);
     let mut both = image::RgbImage::new(600, 300);
@@ -92,16 +95,12 @@ fn cat_and_coffee() -> Option<image::RgbImage> {
 
 #[test]
 fn feedback_puts_each_class_on_its_own_object() {
-    let Some(image) = cat_and_coffee() else {
-        println!("SKIPPED: sample photos missing (run scripts/samples.sh)");
-        return;
-    };
-    let device = Device::flex();
-    let net = common::model(&device);
+    let Some(image) = cat_and_coffee() else { return };
+    let session = common::session();
+    let prepared = session.prepare(image, Framing::Whole).unwrap();
     for method in Method::ALL {
-        let options = LocalizeOptions { method, ..LocalizeOptions::default() };
-        let framed = pollster::block_on(localize::Framed::new(&net, &image, Framing::Whole, &device)).unwrap();
-        let found = pollster::block_on(localize::localize(&net, &framed, &[282, 967], &options, &mut |_, _| {})).unwrap();
+        let options = ExplainOptions::new(method);
+        let found = pollster::block_on(session.explain(&prepared, &[282, 967], &options, &mut |_| Flow::Continue(()))).unwrap();
         let (cat, cup) = (&found[0], &found[1]);
         println!("{}: cat peak {:?} box {:?}; cup peak {:?} box {:?}", method.name(), cat.peak, cat.bbox, cup.peak, cup.bbox);
         // Plain gradients are not class-specific (the cat's gradient can peak on the cup); the
@@ -118,26 +117,29 @@ fn feedback_puts_each_class_on_its_own_object() {
 
 #[test]
 fn hard_feedback_never_lowers_the_score() {
-    let Some(image) = cat_and_coffee() else {
-        println!("SKIPPED: sample photos missing (run scripts/samples.sh)");
-        return;
-    };
-    let device = Device::flex();
-    let net = common::model(&device);
+    let Some(image) = cat_and_coffee() else { return };
+    let session = common::session();
+    let net = session.model();
     let samples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pkg/samples");
     let astronaut = image::open(samples.join("astronaut.png")).unwrap().to_rgb8();
     let mirrored = image::imageops::flip_horizontal(&image);
     let options = FeedbackOptions { max_iterations: 2, ..FeedbackOptions::default() };
     let mut pairs = 0;
-    for picture in [&image, &mirrored, &astronaut] {
-        let framed = pollster::block_on(localize::Framed::new(&net, picture, Framing::Whole, &device)).unwrap();
-        let x = framed.input.clone();
+    for picture in [image, mirrored, astronaut] {
+        let prepared = session.prepare(picture, Framing::Whole).unwrap();
+        let x = prepared.input().clone();
+        let scores = pollster::block_on(session.classify(&prepared)).unwrap();
         // The top classes and a few unlikely ones.
-        let mut classes: Vec<usize> = model::top_k(&framed.probabilities, 4).into_iter().map(|(c, _)| c).collect();
+        let mut classes: Vec<usize> = model::top_k(&scores.probabilities, 4).into_iter().map(|(c, _)| c).collect();
         classes.extend([1, 404, 999]);
         for class in classes {
             let mut scores = Vec::new();
-            let run = pollster::block_on(feedback::hard(&net, x.clone(), class, &options, &mut Tracer::new(|r| scores.push(r.score)))).unwrap();
+            let mut tracer = Tracer::new(|r| {
+                scores.push(r.score);
+                Flow::Continue(())
+            });
+            let run = pollster::block_on(feedback::hard(net, x.clone(), class, &options, &mut tracer)).unwrap();
+            drop(tracer);
             assert!(scores.windows(2).all(|w| w[1] >= w[0]), "class {class}: scores {scores:?}");
             assert_eq!(run.trace.len(), scores.len());
             pairs += 1;
@@ -149,17 +151,18 @@ fn hard_feedback_never_lowers_the_score() {
 #[test]
 fn soft_feedback_raises_the_score_and_closes_gates() {
     let Some(photo) = common::cat_photo() else { return };
-    let device = Device::flex();
-    let net = common::model(&device);
-    let x = model::input_tensor(imaging::preprocess(&std::fs::read(photo).unwrap(), Framing::Whole).unwrap(), INPUT_SIZE, INPUT_SIZE, &device).unwrap();
+    let session = common::session();
+    let net = session.model();
+    let x = session.prepare_encoded(&std::fs::read(photo).unwrap(), Framing::Whole).unwrap().input().clone();
     let maps = std::cell::Cell::new(0);
     let mut tracer = Tracer::new(|r| {
         assert_eq!(r.map.as_ref().map(Vec::len), Some(INPUT_SIZE * INPUT_SIZE));
         maps.set(maps.get() + 1);
+        Flow::Continue(())
     })
     .with_maps(|gates| Ok(net.forward_gated(x.clone(), gates, true).outputs[32].clone().sum_dim(1)
         .repeat_dim(2, 32).repeat_dim(3, 32)));
-    let run = pollster::block_on(feedback::soft(&net, x.clone(), 282, &FeedbackOptions::default(), &mut tracer)).unwrap();
+    let run = pollster::block_on(feedback::soft(net, x.clone(), 282, &FeedbackOptions::default(), &mut tracer)).unwrap();
     drop(tracer);
     assert_eq!(maps.get(), run.trace.len());
     let (first, last) = (run.trace.first().unwrap(), run.trace.last().unwrap());
@@ -172,14 +175,14 @@ fn soft_feedback_raises_the_score_and_closes_gates() {
 #[test]
 fn fsp_can_keep_saturated_neurons_when_asked() {
     let Some(photo) = common::cat_photo() else { return };
-    let device = Device::flex();
-    let net = common::model(&device);
-    let x = model::input_tensor(imaging::preprocess(&std::fs::read(photo).unwrap(), Framing::Whole).unwrap(), INPUT_SIZE, INPUT_SIZE, &device).unwrap();
+    let session = common::session();
+    let net = session.model();
+    let x = session.prepare_encoded(&std::fs::read(photo).unwrap(), Framing::Whole).unwrap().input().clone();
     let head_pre = net.forward_gated(x.clone(), &model::Gates::open(), true).pre_activations[32].clone();
     let saturated = head_pre.greater_equal_elem(6.0).float();
     let open_saturated = |select_saturated: bool| {
         let options = FeedbackOptions { select_saturated, ..FeedbackOptions::default() };
-        let run = pollster::block_on(feedback::fsp(&net, x.clone(), 282, &options, &mut Tracer::silent())).unwrap();
+        let run = pollster::block_on(feedback::fsp(net, x.clone(), 282, &options, &mut Tracer::silent())).unwrap();
         host((run.gates.get(32).unwrap().clone() * saturated.clone()).sum().reshape([1, 1, 1, 1]))[0]
     };
     // The authors' rule selects on the pre-activation gradient, which ReLU6 zeroes at saturation.

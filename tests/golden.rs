@@ -5,7 +5,7 @@ mod common;
 
 use burn::tensor::Device;
 use common::*;
-use thinktwice::backend::{Backend, init_device};
+use thinktwice::backend::{self, BackendChoice};
 use thinktwice::model::{self, EfficientNetLite0, Gates, INPUT_SIZE, gated_layer_index};
 
 const GATE_LAYERS_IN_GOLDEN: [&str; 3] = ["stem", "b8.dw", "head"];
@@ -56,10 +56,13 @@ fn cpu_matches_golden_logits_and_gradients() {
 
 #[test]
 fn wgpu_matches_golden_logits_and_gradients() {
-    let device = match pollster::block_on(init_device(Backend::Gpu)) {
-        Ok(d) => d,
+    let device = match pollster::block_on(backend::init(BackendChoice::Gpu)) {
+        Ok((d, info)) => {
+            println!("wgpu adapter: {:?}", info.adapter);
+            d
+        }
         Err(e) => {
-            println!("SKIPPED: no wgpu device here ({e}); install mesa-vulkan-drivers for a CPU Vulkan device");
+            missing(&format!("a wgpu device ({e})"), "install mesa-vulkan-drivers for a CPU Vulkan device (.ci/run does)");
             return;
         }
     };

@@ -1,19 +1,78 @@
 //! `thinktwice eval`: every method on a folder of photos with ground-truth boxes, in one run.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use thinktwice::imaging::{self, Framing};
+use anyhow::{Context, Result, anyhow, bail};
+use thinktwice::feedback::Flow;
+use thinktwice::geometry::{BBox, Framing, INPUT_SIZE};
 use thinktwice::localize::metrics::{self, THRESHOLDS};
-use thinktwice::localize::{self, BBox, BoxOptions, Framed, Map};
-use thinktwice::model::{self, EfficientNetLite0, INPUT_SIZE};
-use thinktwice::saliency::{self, Method, SaliencyOptions};
+use thinktwice::localize::{self, BoxOptions};
+use thinktwice::model;
+use thinktwice::saliency::{Method, SaliencyOptions};
+use thinktwice::{ExplainOptions, Session};
+
+use super::args::{ModelArgs, TuningArgs};
+use super::output;
 
 /// Pointing-game tolerance in stored-image pixels (Zhang et al. 2016).
 const POINTING_TOLERANCE: f32 = 15.0;
+
+/// Arguments of `eval`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Folder with boxes.csv and the images it names.
+    #[arg(long)]
+    data: PathBuf,
+    /// Comma-separated methods (default: all).
+    #[arg(long)]
+    methods: Option<String>,
+    /// Evaluate only the first N images.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write one CSV row per method here.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Parallel workers (images at once).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    #[command(flatten)]
+    tuning: TuningArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// Evaluates, prints the markdown table, writes the JSON and CSV asked for.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let methods: Vec<Method> = match &args.methods {
+        Some(list) => list.split(',').map(|m| m.parse()).collect::<thinktwice::Result<_>>()?,
+        None => Method::ALL.to_vec(),
+    };
+    let saliency = args.tuning.saliency()?;
+    let (mut images, bad) = read_dataset(&args.data)?;
+    for b in &bad {
+        eprintln!("skipped {b}");
+    }
+    images.truncate(args.limit.unwrap_or(usize::MAX));
+    let session = args.model.session()?;
+    eprintln!("evaluating {} methods on {} images of {}", methods.len(), images.len(), args.data.display());
+    let report = evaluate(&session, &images, &methods, &saliency, &|m| args.tuning.boxes(m), args.workers);
+    print!("{}", markdown(&report));
+    if let Some(path) = &args.json {
+        output::write_json(path, &report)?;
+    }
+    if let Some(path) = &args.csv {
+        output::write_atomically(path, csv(&report).as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
 /// One object to localize: an image, a class, its boxes (and, in grids, the other objects' boxes).
 #[derive(Debug, Clone)]
@@ -25,12 +84,13 @@ pub struct Object {
 
 /// Reads `DIR/boxes.csv` (columns as in the dev set; a `slot` column marks a grid set).
 /// Returns the objects grouped by image, and the rows that were skipped with why.
-pub fn read_dataset(dir: &Path) -> Result<(Vec<(PathBuf, Vec<Object>)>, Vec<String>), String> {
+pub fn read_dataset(dir: &Path) -> Result<(Vec<(PathBuf, Vec<Object>)>, Vec<String>)> {
     let csv = dir.join("boxes.csv");
-    let text = std::fs::read_to_string(&csv).map_err(|e| format!("cannot read {}: {e}", csv.display()))?;
+    let text = std::fs::read_to_string(&csv).with_context(|| format!("cannot read {}", csv.display()))?;
     let mut lines = text.lines();
-    let header = split_csv(lines.next().ok_or("empty boxes.csv")?);
-    let col = |name: &str| header.iter().position(|h| h == name).ok_or(format!("boxes.csv has no column {name}"));
+    let Some(first) = lines.next() else { bail!("{} is empty", csv.display()) };
+    let header = split_csv(first);
+    let col = |name: &str| header.iter().position(|h| h == name).ok_or_else(|| anyhow!("{} has no column {name}", csv.display()));
     let (c_path, c_class) = (col("path")?, col("class_idx")?);
     let (c_w, c_h) = (col("img_w")?, col("img_h")?);
     let coords = [col("x0")?, col("y0")?, col("x1")?, col("y1")?];
@@ -42,7 +102,7 @@ pub fn read_dataset(dir: &Path) -> Result<(Vec<(PathBuf, Vec<Object>)>, Vec<Stri
     for (n, line) in lines.enumerate() {
         let row = split_csv(line);
         let field = |i: usize| row.get(i).map(String::as_str).unwrap_or("");
-        let parsed = (|| -> Result<(String, String, usize, BBox), String> {
+        let parsed = (|| -> std::result::Result<(String, String, usize, BBox), String> {
             let path = field(c_path).to_string();
             let class: usize = field(c_class).parse().map_err(|_| "bad class_idx".to_string())?;
             model::check_class(class).map_err(|e| e.to_string())?;
@@ -125,9 +185,8 @@ struct ImageResult {
 }
 
 /// Evaluates `methods` on every image; prints progress to stderr; returns the JSON report.
-pub fn run(
-    net: &EfficientNetLite0,
-    device: &burn::tensor::Device,
+pub fn evaluate(
+    session: &Session,
     images: &[(PathBuf, Vec<Object>)],
     methods: &[Method],
     options: &SaliencyOptions,
@@ -139,6 +198,7 @@ pub fn run(
     let totals: Mutex<BTreeMap<&'static str, Tally>> = Mutex::new(BTreeMap::new());
     let done = Mutex::new(0usize);
     let failures = Mutex::new(Vec::<String>::new());
+    let progress = Mutex::new(Progress::new(images.len(), std::io::stderr().is_terminal()));
     std::thread::scope(|scope| {
         for _ in 0..workers.max(1) {
             scope.spawn(|| loop {
@@ -148,22 +208,22 @@ pub fn run(
                     *n - 1
                 };
                 let Some((path, objects)) = images.get(i) else { break };
-                match evaluate_image(net, device, path, objects, methods, options, boxes) {
+                match evaluate_image(session, path, objects, methods, options, boxes) {
                     Ok(result) => {
                         let mut t = totals.lock().unwrap();
                         for (m, tally) in result.per_method {
                             add(t.entry(m.name()).or_default(), &tally);
                         }
                     }
-                    Err(e) => failures.lock().unwrap().push(format!("{}: {e}", path.display())),
+                    Err(e) => failures.lock().unwrap().push(format!("{}: {e:#}", path.display())),
                 }
                 let mut d = done.lock().unwrap();
                 *d += 1;
-                progress(*d, images.len(), started);
+                progress.lock().unwrap().update(*d);
             });
         }
     });
-    eprintln!();
+    progress.into_inner().unwrap().finish();
     for f in failures.lock().unwrap().iter() {
         eprintln!("skipped {f}");
     }
@@ -214,31 +274,31 @@ fn add(total: &mut Tally, t: &Tally) {
 }
 
 fn evaluate_image(
-    net: &EfficientNetLite0,
-    device: &burn::tensor::Device,
+    session: &Session,
     path: &Path,
     objects: &[Object],
     methods: &[Method],
     options: &SaliencyOptions,
     boxes: &(dyn Fn(Method) -> BoxOptions + Sync),
-) -> Result<ImageResult, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let image = imaging::decode(&bytes).map_err(|e| e.to_string())?;
-    let framed = pollster::block_on(Framed::new(net, &image, Framing::Whole, device)).map_err(|e| e.to_string())?;
-    let top1 = model::top_k(&framed.probabilities, 1)[0].0;
+) -> Result<ImageResult> {
+    let bytes = std::fs::read(path)?;
+    let prepared = session.prepare_encoded(&bytes, Framing::Whole)?;
+    let image = prepared.original();
+    let top1 = model::top_k(&pollster::block_on(session.classify(&prepared))?.probabilities, 1)[0].0;
     // Boxes in map (224×224) pixels.
     let to_map = |b: &BBox| b.rescale((image.width() as usize, image.height() as usize), (INPUT_SIZE, INPUT_SIZE));
     let tolerance = POINTING_TOLERANCE * INPUT_SIZE as f32 / image.width().max(image.height()) as f32;
     let mut per_method = Vec::new();
     for &method in methods {
-        let boxes = &boxes(method);
+        let explain = ExplainOptions { saliency: options.clone(), boxes: boxes(method), ..ExplainOptions::new(method) };
+        let boxes = &explain.boxes;
         let mut t = Tally::default();
         for object in objects {
             let start = Instant::now();
-            let s = pollster::block_on(saliency::saliency(net, framed.input.clone(), object.class, method, options, &mut |_| {}))
-                .map_err(|e| e.to_string())?;
+            let mut explained =
+                pollster::block_on(session.explain(&prepared, &[object.class], &explain, &mut |_| Flow::Continue(())))?;
             t.seconds += start.elapsed().as_secs_f64();
-            let map = Map::new(s.map, s.width, s.height);
+            let map = explained.remove(0).map;
             let truth: Vec<BBox> = object.boxes.iter().map(to_map).collect();
             let smoothed = map.smoothed(boxes.sigma);
             let found = localize::map_to_box(&map, boxes);
@@ -264,19 +324,46 @@ fn evaluate_image(
     Ok(ImageResult { per_method })
 }
 
-fn progress(done: usize, total: usize, started: Instant) {
-    let elapsed = started.elapsed().as_secs_f64();
-    let eta = if done > 0 { elapsed / done as f64 * (total - done) as f64 } else { 0.0 };
-    let width = 30;
-    let filled = done * width / total.max(1);
-    eprint!(
-        "\r[{}{}] {done}/{total} images, {:.0} s elapsed, ETA {:.0} s ",
-        "#".repeat(filled),
-        ".".repeat(width - filled),
-        elapsed,
-        eta
-    );
-    let _ = std::io::stderr().flush();
+/// Progress on stderr: a live bar on a terminal, otherwise one plain line per 10 %.
+struct Progress {
+    total: usize,
+    live: bool,
+    started: Instant,
+    tenths_said: usize,
+}
+
+impl Progress {
+    fn new(total: usize, live: bool) -> Self {
+        Self { total, live, started: Instant::now(), tenths_said: 0 }
+    }
+
+    fn update(&mut self, done: usize) {
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let eta = if done > 0 { elapsed / done as f64 * (self.total - done) as f64 } else { 0.0 };
+        if self.live {
+            let width = 30;
+            let filled = done * width / self.total.max(1);
+            eprint!(
+                "\r[{}{}] {done}/{} images, {elapsed:.0} s elapsed, ETA {eta:.0} s ",
+                "#".repeat(filled),
+                ".".repeat(width - filled),
+                self.total
+            );
+            let _ = std::io::stderr().flush();
+            return;
+        }
+        let tenths = done * 10 / self.total.max(1);
+        if tenths > self.tenths_said {
+            self.tenths_said = tenths;
+            eprintln!("{}% ({done}/{} images, {elapsed:.0} s elapsed, ETA {eta:.0} s)", tenths * 10, self.total);
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.live {
+            eprintln!();
+        }
+    }
 }
 
 /// The methods of a report in [`Method::ALL`] order.

@@ -4,15 +4,18 @@
 //! Four variants, each a function below whose doc comment gives its update:
 //! [`soft`] (projected gradient ascent on `S − λ‖z‖₁`), [`hard`] (binary gates, layer-wise
 //! coordinate ascent), [`fsp`] (the authors' selective pruning) and [`fr`] (recovering).
-//! Every iteration yields a [`TraceRecord`], the unit the browser animates, through a [`Tracer`].
+//! Every iteration yields a [`TraceRecord`], the unit the browser animates, through a [`Tracer`],
+//! whose answer can stop the run between two iterations ([`Error::Cancelled`]).
 
 pub mod rules;
+
+use std::ops::ControlFlow;
 
 use burn::tensor::activation::softmax;
 use burn::tensor::Tensor;
 use web_time::Instant;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{self, EfficientNetLite0, Gates, NUM_GATED, read_back};
 
 /// Options of every variant (defaults tuned on the dev set, see docs/RESULTS.md).
@@ -81,21 +84,25 @@ pub struct TraceRecord {
     pub map: Option<Vec<f32>>,
 }
 
-/// Receives every [`TraceRecord`] as it is made; optionally computes the current map for each.
+/// What an observer of a run answers after each record: go on, or stop the run.
+pub type Flow = ControlFlow<()>;
+
+/// Receives every [`TraceRecord`] as it is made and says whether the run goes on; optionally
+/// computes the current map for each.
 pub struct Tracer<'a> {
-    on_record: Box<dyn FnMut(&TraceRecord) + 'a>,
+    on_record: Box<dyn FnMut(&TraceRecord) -> Flow + 'a>,
     map: Option<Box<dyn Fn(&Gates) -> Result<Tensor<4>> + 'a>>,
 }
 
 impl<'a> Tracer<'a> {
-    /// Calls `on_record` with each record.
-    pub fn new(on_record: impl FnMut(&TraceRecord) + 'a) -> Self {
+    /// Calls `on_record` with each record; `Flow::Break(())` ends the run with [`Error::Cancelled`].
+    pub fn new(on_record: impl FnMut(&TraceRecord) -> Flow + 'a) -> Self {
         Self { on_record: Box::new(on_record), map: None }
     }
 
     /// Ignores the records (they are still returned in [`FeedbackRun::trace`]).
     pub fn silent() -> Self {
-        Self::new(|_| {})
+        Self::new(|_| Flow::Continue(()))
     }
 
     /// Also puts `map(gates)` (a `[1, 1, H, W]` saliency map) into every record.
@@ -133,7 +140,8 @@ impl<'a, 't> Run<'a, 't> {
         Ok(Run { net, input: input.clone(), class, started: Instant::now(), passes: 0, trace: Vec::new(), tracer })
     }
 
-    /// Records the state under `gates`, given the logits of a pass with them; returns S.
+    /// Records the state under `gates`, given the logits of a pass with them; returns S, or
+    /// [`Error::Cancelled`] when the tracer says stop.
     async fn record(&mut self, logits: Tensor<2>, gates: &Gates) -> Result<f32> {
         let prob = softmax(logits.clone(), 1).narrow(1, self.class, 1).reshape([1]);
         let score = logits.narrow(1, self.class, 1).reshape([1]);
@@ -158,8 +166,12 @@ impl<'a, 't> Run<'a, 't> {
             backward_passes: self.passes,
             map,
         };
-        (self.tracer.on_record)(&record);
+        let flow = (self.tracer.on_record)(&record);
         self.trace.push(record);
+        if flow.is_break() {
+            return Err(Error::Cancelled);
+        }
+        crate::backend::yield_now().await;
         Ok(values[0])
     }
 
@@ -186,6 +198,11 @@ fn ones(net: &EfficientNetLite0, input: &Tensor<4>) -> Gates {
         gates.set(l, Tensor::ones(shape, &input.device()));
     }
     gates
+}
+
+/// The gate of `layer`, which the variant has set before asking.
+fn gate(gates: &Gates, layer: usize) -> Result<&Tensor<4>> {
+    gates.get(layer).ok_or_else(|| Error::Shape(format!("no gate set for layer {layer}")))
 }
 
 /// Mean |g| of a layer, the unit in which η, λ and τ are given (never zero).
@@ -218,7 +235,7 @@ pub async fn soft(
             scales = grads.gates.iter().map(layer_scale).collect();
         }
         for l in options.gated_layers.clone() {
-            let z = gates.get(l).expect("all gates set").clone();
+            let z = gate(&gates, l)?.clone();
             let g = grads.gates[l].clone();
             let step = (g.clone() / scales[l].clone().expand(g.dims()) - options.lambda as f64) * options.eta as f64;
             gates.set(l, (z + step).clamp(0.0, 1.0));
@@ -255,7 +272,7 @@ pub async fn hard(
                 let g = grads.gates[l].clone();
                 let threshold = layer_scale(&g) * options.tau as f64;
                 let z = g.clone().greater(threshold.expand(g.dims())).float();
-                flips.push((z.clone() - gates.get(l).expect("all gates set").clone()).abs().sum());
+                flips.push((z.clone() - gate(&gates, l)?.clone()).abs().sum());
                 proposal.set(l, z);
             }
             let flipped = read_back(Tensor::cat(flips, 0)).await?.iter().sum::<f32>();
@@ -312,7 +329,7 @@ pub async fn fsp(
         run.record(logits, &gates).await?;
         run.passes += 1;
         for l in stage {
-            gates.set(l, selected.get(l).expect("selected in this stage").clone());
+            gates.set(l, gate(&selected, l)?.clone());
         }
     }
     run.score(&gates).await?;

@@ -4,7 +4,7 @@
 
 use image::RgbImage;
 
-use super::Map;
+use crate::map::Map;
 
 /// Settings of [`segment`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -306,7 +306,7 @@ mod tests {
                 (-((x - 22.0).powi(2) + (y - 26.0).powi(2)) / 150.0).exp()
             })
             .collect();
-        let mask = segment(&image, &Map::new(values, w as usize, h as usize), &GrabCutOptions::default());
+        let mask = segment(&image, &Map::new(values, w as usize, h as usize).unwrap(), &GrabCutOptions::default());
         let b = super::super::largest_component_box(&mask, w as usize, h as usize).unwrap();
         let truth = super::super::BBox { x0: 12.0, y0: 16.0, x1: 36.0, y1: 40.0 };
         assert!(b.iou(&truth) > 0.9, "{b:?}");

@@ -2,7 +2,9 @@
 //! map's pixels): box IoU, pointing game, box accuracy over thresholds (Choe et al., CVPR 2020),
 //! and the share of map energy inside an object's own box.
 
-use super::{BBox, Map, largest_component_box};
+use super::largest_component_box;
+use crate::geometry::BBox;
+use crate::map::Map;
 
 /// Map thresholds for box accuracy curves: 0.00, 0.05, …, 0.95 of the (smoothed) maximum.
 pub const THRESHOLDS: [f32; 20] = [
@@ -65,7 +67,7 @@ mod tests {
                 v[y * 10 + x] = 1.0;
             }
         }
-        Map::new(v, 10, 10)
+        Map::new(v, 10, 10).unwrap()
     }
 
     #[test]

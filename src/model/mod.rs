@@ -19,8 +19,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::error::{Error, Result};
 pub use weights::{Precision, Weights};
 
-/// Side of the square input image, in pixels.
-pub const INPUT_SIZE: usize = 224;
+pub use crate::geometry::INPUT_SIZE;
 /// Number of ImageNet classes.
 pub const NUM_CLASSES: usize = 1000;
 /// Number of gated (ReLU6) layers.

@@ -5,7 +5,8 @@ mod font;
 
 use image::{Rgb, RgbImage};
 
-use crate::localize::{BBox, Map};
+use crate::geometry::BBox;
+use crate::map::Map;
 
 /// Viridis at `t` ∈ [0, 1] (polynomial fit of matplotlib's viridis, CC0, by Matt Zucker).
 pub fn viridis(t: f32) -> [u8; 3] {
@@ -158,7 +159,7 @@ mod tests {
         values[55] = 1.0;
         let b = BBox { x0: 50.0, y0: 60.0, x1: 150.0, y1: 160.0 };
         let region = BBox { x0: 0.0, y0: 0.0, x1: 300.0, y1: 200.0 };
-        let out = render(&photo, &Map::new(values, 10, 10), region, &[Label { bbox: b, text: "cat 99%".into() }], 0.6);
+        let out = render(&photo, &Map::new(values, 10, 10).unwrap(), region, &[Label { bbox: b, text: "cat 99%".into() }], 0.6);
         assert_eq!(out.dimensions(), (300, 200));
         assert_eq!(out.get_pixel(100, 60).0, [255, 80, 40]); // box edge
         assert_ne!(out.get_pixel(160, 110).0, [128, 128, 128]); // heat near the map's peak

@@ -4,6 +4,20 @@
 use std::path::PathBuf;
 
 use thinktwice::model::{EfficientNetLite0, Weights};
+use thinktwice::{BackendChoice, Session};
+
+/// Whether this is a CI run (`CI=true`), where nothing a test needs may be missing.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Something a test needs is missing: under CI that fails the test; a local run skips, saying so.
+pub fn missing(what: &str, how: &str) {
+    if in_ci() {
+        panic!("{what} is missing and CI must check it: {how}");
+    }
+    println!("SKIPPED (local run only; CI fails here): {what} is missing: {how}");
+}
 
 /// `../shared/golden` (or `$THINKTWICE_GOLDEN`), if present.
 pub fn golden_dir() -> Option<PathBuf> {
@@ -13,7 +27,7 @@ pub fn golden_dir() -> Option<PathBuf> {
     if dir.join("golden.json").exists() {
         Some(dir)
     } else {
-        println!("SKIPPED: golden files not found at {} (set THINKTWICE_GOLDEN)", dir.display());
+        missing(&format!("golden files at {}", dir.display()), "put ../shared beside the checkout or set THINKTWICE_GOLDEN");
         None
     }
 }
@@ -35,6 +49,14 @@ pub fn weights(precision: &str) -> Weights {
     let bytes = std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{}: {e}; run `cargo run --release -- weights` first", path.display()));
     Weights::from_bytes(&bytes).unwrap()
+}
+
+/// A CPU session on the f32 weights.
+pub fn session() -> Session {
+    let path = weights_path("f32");
+    let bytes = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `cargo run --release -- weights` first", path.display()));
+    pollster::block_on(Session::load(&bytes, BackendChoice::Cpu)).unwrap()
 }
 
 /// The network on `device` from the f32 weights.
@@ -80,7 +102,7 @@ pub fn cat_photo() -> Option<PathBuf> {
     }
     let golden = golden_dir().map(|d| d.join("chelsea.png")).filter(|p| p.exists());
     if golden.is_none() {
-        println!("SKIPPED part: no cat photo (run scripts/samples.sh)");
+        missing("the cat photo pkg/samples/chelsea.png", "run scripts/samples.sh");
     }
     golden
 }

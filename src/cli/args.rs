@@ -1,0 +1,120 @@
+//! Argument groups that several commands share: which weights and backend, and the tuning flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use thinktwice::localize::BoxOptions;
+use thinktwice::model::NUM_GATED;
+use thinktwice::saliency::{Method, SaliencyOptions};
+use thinktwice::{BackendChoice, Session};
+
+/// The f32 weight file under `pkg/`, which `thinktwice weights` writes.
+pub const F32_FILE: &str = "efficientnet-lite0.f32.safetensors";
+/// The f16 weight file under `pkg/` (what the browser downloads).
+pub const F16_FILE: &str = "efficientnet-lite0.f16.safetensors";
+
+/// Which weights, on which backend.
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    /// Weight file (default: pkg/efficientnet-lite0.f32.safetensors).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Compute backend: cpu, gpu, or auto (the GPU when there is one).
+    #[arg(long, default_value = "cpu")]
+    pub backend: BackendChoice,
+}
+
+impl ModelArgs {
+    /// Loads the session these arguments name.
+    pub fn session(&self) -> Result<Session> {
+        let path = self.weights.clone().unwrap_or_else(default_weights);
+        let bytes = std::fs::read(&path).with_context(|| {
+            format!("cannot read weights {}\n  make them with `thinktwice weights` (or pass --weights PATH)", path.display())
+        })?;
+        let session = pollster::block_on(Session::load(&bytes, self.backend)).with_context(|| format!("{}", path.display()))?;
+        if let Some(reason) = &session.backend().fallback_reason {
+            eprintln!("thinktwice: using the CPU: {reason}");
+        }
+        Ok(session)
+    }
+}
+
+fn default_weights() -> PathBuf {
+    let local = Path::new("pkg").join(F32_FILE);
+    if local.exists() { local } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("pkg").join(F32_FILE) }
+}
+
+/// Overrides of the tuned defaults (for experiments).
+#[derive(clap::Args)]
+pub struct TuningArgs {
+    /// Box threshold as a fraction of the map maximum.
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// Gaussian smoothing of the map before thresholding, in input pixels.
+    #[arg(long)]
+    sigma: Option<f32>,
+    /// Read-out of feedback gates: gradient or energy.
+    #[arg(long)]
+    readout: Option<String>,
+    /// Soft feedback L1 weight λ.
+    #[arg(long)]
+    lambda: Option<f32>,
+    /// Soft feedback step η.
+    #[arg(long)]
+    eta: Option<f32>,
+    /// Hard feedback threshold τ.
+    #[arg(long)]
+    tau: Option<f32>,
+    /// FSP/FR selection ratio r.
+    #[arg(long)]
+    ratio: Option<f32>,
+    /// Most feedback iterations (soft) or sweeps (hard).
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// Lowest gated layer feedback may gate (0 = stem … 32 = head).
+    #[arg(long)]
+    gate_from: Option<usize>,
+    /// FSP stage-1 layers at the top.
+    #[arg(long)]
+    top_layers: Option<usize>,
+    /// FSP selects on ∂S/∂y for open neurons, keeping ReLU6-saturated ones selectable.
+    #[arg(long)]
+    select_saturated: bool,
+    /// Gated layers (indices, comma-separated) whose energy the energy read-out sums.
+    #[arg(long)]
+    energy_layers: Option<String>,
+}
+
+impl TuningArgs {
+    /// `method`'s tuned box settings with the threshold and σ given here.
+    pub fn boxes(&self, method: Method) -> BoxOptions {
+        let tuned = BoxOptions::for_method(method);
+        BoxOptions { threshold: self.threshold.unwrap_or(tuned.threshold), sigma: self.sigma.unwrap_or(tuned.sigma) }
+    }
+
+    /// The default saliency and feedback settings with the ones given here.
+    pub fn saliency(&self) -> Result<SaliencyOptions> {
+        let mut saliency = SaliencyOptions::default();
+        let f = &mut saliency.feedback;
+        f.lambda = self.lambda.unwrap_or(f.lambda);
+        f.eta = self.eta.unwrap_or(f.eta);
+        f.tau = self.tau.unwrap_or(f.tau);
+        f.ratio = self.ratio.unwrap_or(f.ratio);
+        f.max_iterations = self.iterations.unwrap_or(f.max_iterations);
+        f.top_layers = self.top_layers.unwrap_or(f.top_layers);
+        f.select_saturated |= self.select_saturated;
+        if let Some(from) = self.gate_from {
+            f.gated_layers = from.min(NUM_GATED - 1)..NUM_GATED;
+        }
+        if let Some(r) = &self.readout {
+            saliency.readout = Some(r.parse()?);
+        }
+        if let Some(layers) = &self.energy_layers {
+            saliency.energy_layers = layers
+                .split(',')
+                .map(|l| l.trim().parse::<usize>().ok().filter(|&l| l < NUM_GATED).ok_or_else(|| anyhow!("bad energy layer {l:?}")))
+                .collect::<Result<_>>()?;
+        }
+        Ok(saliency)
+    }
+}

@@ -1,0 +1,121 @@
+//! `thinktwice localize`: per image and class an overlay PNG and the raw map; one JSON per image.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use thinktwice::feedback::Flow;
+use thinktwice::geometry::Framing;
+use thinktwice::localize::grabcut::GrabCutOptions;
+use thinktwice::model::labels;
+use thinktwice::overlay::{self, Label};
+use thinktwice::saliency::Method;
+use thinktwice::{ExplainOptions, Session};
+use web_time::Instant;
+
+use super::args::{ModelArgs, TuningArgs};
+use super::output;
+
+/// Arguments of `localize`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Image files.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// Classes: an index, a name, top1, top5, or a comma-separated list.
+    #[arg(long, default_value = "top1")]
+    class: String,
+    /// gradient, deconvnet, guided, cam, gradcam, feedback-soft, feedback-hard, feedback-fsp, feedback-fr, or feedback (the best variant).
+    #[arg(long, default_value = "feedback")]
+    method: String,
+    #[command(flatten)]
+    tuning: TuningArgs,
+    /// Refine the box by GrabCut-style colour segmentation seeded from the map.
+    #[arg(long)]
+    refine: bool,
+    /// Centre-crop as for classification instead of using the whole image.
+    #[arg(long)]
+    crop: bool,
+    /// Heat map opacity in the overlay, 0–1.
+    #[arg(long, default_value_t = 0.6)]
+    opacity: f32,
+    /// Output folder.
+    #[arg(long, default_value = "thinktwice-out")]
+    out: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// What every image of one `localize` call shares.
+struct Job {
+    classes: String,
+    options: ExplainOptions,
+    framing: Framing,
+    opacity: f32,
+    out: PathBuf,
+}
+
+/// Localizes every image; a bad one gets a line on stderr and a non-zero exit.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let method: Method = args.method.parse()?;
+    let mut options = ExplainOptions::new(method);
+    options.boxes = args.tuning.boxes(method);
+    options.saliency = args.tuning.saliency()?;
+    options.refine = args.refine.then(GrabCutOptions::default);
+    let job = Job {
+        classes: args.class,
+        options,
+        framing: if args.crop { Framing::CenterCrop } else { Framing::Whole },
+        opacity: args.opacity.clamp(0.0, 1.0),
+        out: args.out,
+    };
+    std::fs::create_dir_all(&job.out).with_context(|| format!("cannot create {}", job.out.display()))?;
+    let session = args.model.session()?;
+    let mut failed = 0;
+    for path in &args.images {
+        match localize_one(&session, path, &job) {
+            Ok(written) => written.iter().for_each(|w| println!("wrote {}", w.display())),
+            Err(e) => {
+                eprintln!("{}: {e:#}", path.display());
+                failed += 1;
+            }
+        }
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn localize_one(session: &Session, path: &Path, job: &Job) -> Result<Vec<PathBuf>> {
+    let bytes = std::fs::read(path)?;
+    let image = session.prepare_encoded(&bytes, job.framing)?;
+    let scores = pollster::block_on(session.classify(&image))?;
+    let classes = labels::parse_class_list(&job.classes, &scores.probabilities)?;
+    let started = Instant::now();
+    let results = pollster::block_on(session.explain(&image, &classes, &job.options, &mut |_| Flow::Continue(())))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let stem = path.file_stem().map_or("image".into(), |s| s.to_string_lossy().into_owned());
+    let method = job.options.method.name();
+    let mut written = Vec::new();
+    for r in &results {
+        let text = format!("{} ({}) {:.1}% {method}", r.name, r.class, 100.0 * r.probability);
+        let labels: Vec<Label> = r.bbox.iter().map(|b| Label { bbox: *b, text: text.clone() }).collect();
+        let file = job.out.join(format!("{stem}.{}.{method}.png", r.class));
+        output::write_png(&file, &overlay::render(image.original(), &r.map, image.region(), &labels, job.opacity))?;
+        written.push(file);
+        let file = job.out.join(format!("{stem}.{}.{method}.map.png", r.class));
+        output::write_map_png(&file, &r.map, image.region())?;
+        written.push(file);
+    }
+    let report = serde_json::json!({
+        "image": path.display().to_string(),
+        "width": image.original().width(),
+        "height": image.original().height(),
+        "method": method,
+        "framing": job.framing.name(),
+        "seconds": seconds,
+        "classes": results,
+    });
+    let file = job.out.join(format!("{stem}.{method}.json"));
+    output::write_json(&file, &report)?;
+    written.push(file);
+    Ok(written)
+}

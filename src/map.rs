@@ -1,0 +1,128 @@
+//! The saliency map: one 2-D grid of non-negative evidence, row-major. The one map type of the
+//! library, used by saliency, localize, overlay and the session.
+
+use crate::error::{Error, Result};
+
+/// A 2-D map, row-major, `height × width` values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Map {
+    /// Values, `height × width`, row-major.
+    pub values: Vec<f32>,
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+}
+
+impl Map {
+    /// Wraps values of a `width × height` map; an error when the count does not match.
+    pub fn new(values: Vec<f32>, width: usize, height: usize) -> Result<Self> {
+        if values.len() != width * height || width == 0 || height == 0 {
+            return Err(Error::Shape(format!("{} map values for a {width}×{height} map", values.len())));
+        }
+        Ok(Self { values, width, height })
+    }
+
+    /// The same shape with other values (a length the caller has made equal).
+    fn with_values(&self, values: Vec<f32>) -> Map {
+        debug_assert_eq!(values.len(), self.values.len());
+        Map { values, width: self.width, height: self.height }
+    }
+
+    /// Largest value (0 for an empty or all-negative map).
+    pub fn max(&self) -> f32 {
+        self.values.iter().copied().fold(0.0, f32::max)
+    }
+
+    /// Values scaled to [0, 1] by the maximum (all zeros stay zeros).
+    pub fn normalised(&self) -> Map {
+        let m = self.max();
+        self.with_values(self.values.iter().map(|v| if m > 0.0 { (v / m).max(0.0) } else { 0.0 }).collect())
+    }
+
+    /// Separable Gaussian blur with standard deviation `sigma` pixels (edges clamped).
+    pub fn smoothed(&self, sigma: f32) -> Map {
+        if sigma <= 0.0 {
+            return self.clone();
+        }
+        let radius = (3.0 * sigma).ceil() as isize;
+        let kernel: Vec<f32> = (-radius..=radius).map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp()).collect();
+        let sum: f32 = kernel.iter().sum();
+        let kernel: Vec<f32> = kernel.iter().map(|k| k / sum).collect();
+        let (w, h) = (self.width as isize, self.height as isize);
+        let pass = |src: &[f32], horizontal: bool| -> Vec<f32> {
+            let mut out = vec![0.0; src.len()];
+            for y in 0..h {
+                for x in 0..w {
+                    let mut acc = 0.0;
+                    for (k, weight) in kernel.iter().enumerate() {
+                        let d = k as isize - radius;
+                        let (sx, sy) = if horizontal { ((x + d).clamp(0, w - 1), y) } else { (x, (y + d).clamp(0, h - 1)) };
+                        acc += weight * src[(sy * w + sx) as usize];
+                    }
+                    out[(y * w + x) as usize] = acc;
+                }
+            }
+            out
+        };
+        self.with_values(pass(&pass(&self.values, true), false))
+    }
+
+    /// Bilinear resize to `width × height` (pixel centres aligned; sizes below 1 become 1).
+    pub fn resized(&self, width: usize, height: usize) -> Map {
+        let (width, height) = (width.max(1), height.max(1));
+        if (width, height) == (self.width, self.height) {
+            return self.clone();
+        }
+        let (sx, sy) = (self.width as f32 / width as f32, self.height as f32 / height as f32);
+        let mut values = Vec::with_capacity(width * height);
+        for y in 0..height {
+            let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (self.height - 1) as f32);
+            let (y0, ty) = (fy.floor() as usize, fy.fract());
+            let y1 = (y0 + 1).min(self.height - 1);
+            for x in 0..width {
+                let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (self.width - 1) as f32);
+                let (x0, tx) = (fx.floor() as usize, fx.fract());
+                let x1 = (x0 + 1).min(self.width - 1);
+                let at = |yy: usize, xx: usize| self.values[yy * self.width + xx];
+                let top = at(y0, x0) * (1.0 - tx) + at(y0, x1) * tx;
+                let bottom = at(y1, x0) * (1.0 - tx) + at(y1, x1) * tx;
+                values.push(top * (1.0 - ty) + bottom * ty);
+            }
+        }
+        Map { values, width, height }
+    }
+
+    /// Position (x, y) of the maximum, at the pixel centre.
+    pub fn argmax(&self) -> (f32, f32) {
+        let i = self.values.iter().enumerate().fold(0, |best, (i, v)| if *v > self.values[best] { i } else { best });
+        ((i % self.width) as f32 + 0.5, (i / self.width) as f32 + 0.5)
+    }
+
+    /// Pixels at or above `level` as a mask.
+    pub fn above(&self, level: f32) -> Vec<bool> {
+        self.values.iter().map(|&v| v >= level && v > 0.0).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoothing_keeps_mass_and_resize_keeps_constants() {
+        let mut values = vec![0.0; 21 * 21];
+        values[10 * 21 + 10] = 1.0;
+        let s = Map::new(values, 21, 21).unwrap().smoothed(2.0);
+        assert!((s.values.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        assert_eq!(s.argmax(), (10.5, 10.5));
+        let c = Map::new(vec![0.5; 12], 4, 3).unwrap().resized(9, 7);
+        assert!(c.values.iter().all(|v| (v - 0.5).abs() < 1e-6));
+    }
+
+    #[test]
+    fn wrong_sizes_are_errors_not_panics() {
+        assert!(matches!(Map::new(vec![0.0; 5], 2, 2), Err(Error::Shape(_))));
+        assert!(Map::new(Vec::new(), 0, 0).is_err());
+    }
+}

@@ -1,0 +1,341 @@
+//! The one entry point of the library, for the CLI, `eval`, `bench` and the browser alike:
+//! load the model on a backend, prepare an image once, classify it, and explain classes while
+//! every feedback iteration streams out as a [`Frame`] that can stop the run.
+
+use std::cell::OnceCell;
+
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor};
+use image::RgbImage;
+use serde::Serialize;
+use web_time::Instant;
+
+use crate::backend::{self, BackendChoice, BackendInfo};
+use crate::error::{Error, Result};
+use crate::feedback::{Flow, TraceRecord};
+use crate::geometry::{BBox, FrameGeometry, Framing, INPUT_SIZE};
+use crate::imaging;
+use crate::localize::{self, BoxOptions, grabcut};
+use crate::map::Map;
+use crate::model::{self, EfficientNetLite0, NUM_GATED, Weights, labels, read_back};
+use crate::saliency::{self, Method, SaliencyOptions};
+
+/// The model on its device, ready to classify and explain.
+#[derive(Debug)]
+pub struct Session {
+    net: EfficientNetLite0,
+    device: Device,
+    info: BackendInfo,
+}
+
+/// An image framed for the network: made once by [`Session::prepare`], used by every call after.
+#[derive(Debug)]
+pub struct Prepared {
+    original: RgbImage,
+    picture: RgbImage,
+    input: Tensor<4>,
+    framing: Framing,
+    geometry: FrameGeometry,
+    scores: OnceCell<Scores>,
+}
+
+/// Class scores of a prepared image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scores {
+    /// Logits, one per class (1000).
+    pub logits: Vec<f32>,
+    /// Softmax probabilities, one per class (1000).
+    pub probabilities: Vec<f32>,
+}
+
+/// One class and its probability.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    /// Class index (0–999).
+    pub index: usize,
+    /// Class display name.
+    pub name: &'static str,
+    /// Softmax probability.
+    pub probability: f32,
+}
+
+impl Scores {
+    /// The `k` most probable classes, best first.
+    pub fn top(&self, k: usize) -> Vec<Prediction> {
+        model::top_k(&self.probabilities, k)
+            .into_iter()
+            .map(|(index, probability)| Prediction { index, name: labels::class_name(index), probability })
+            .collect()
+    }
+}
+
+/// What [`Session::explain`] computes and streams.
+#[derive(Debug, Clone)]
+pub struct ExplainOptions {
+    /// Saliency method.
+    pub method: Method,
+    /// Saliency and feedback settings.
+    pub saliency: SaliencyOptions,
+    /// Map → box settings.
+    pub boxes: BoxOptions,
+    /// GrabCut refinement of the final box, if wanted.
+    pub refine: Option<grabcut::GrabCutOptions>,
+    /// Size (width, height) of the map in each [`Frame`]; `None`: frames carry no map and no box
+    /// (cheaper: the map under the current gates is then not computed per iteration).
+    pub frame_map_size: Option<(usize, usize)>,
+}
+
+impl ExplainOptions {
+    /// `method` with its tuned box settings and default saliency settings.
+    pub fn new(method: Method) -> Self {
+        Self { method, saliency: SaliencyOptions::default(), boxes: BoxOptions::for_method(method), refine: None, frame_map_size: None }
+    }
+}
+
+impl Default for ExplainOptions {
+    fn default() -> Self {
+        Self::new(Method::FEEDBACK)
+    }
+}
+
+/// One step of an explanation as it happens: a feedback iteration, or the single result of a
+/// baseline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Frame {
+    /// Class being explained.
+    pub class: usize,
+    /// 0 before feedback changes anything, then one per iteration.
+    pub iteration: usize,
+    /// Class logit under the current gates.
+    pub score: f32,
+    /// Class probability under the current gates.
+    pub probability: f32,
+    /// Mean gate value per gated layer (33 numbers, 1 = all open).
+    pub open_fraction: Vec<f32>,
+    /// The map under the current gates at the requested size, when one was requested.
+    #[serde(skip)]
+    pub map: Option<Map>,
+    /// The box of that map, in original-image pixels.
+    #[serde(rename = "box")]
+    pub bbox: Option<BBox>,
+    /// Milliseconds since this class's run started.
+    pub elapsed_ms: f64,
+}
+
+/// One class explained in one image.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// Class index (0–999).
+    pub class: usize,
+    /// Class display name.
+    pub name: &'static str,
+    /// Class logit on the prepared image (no gates).
+    pub score: f32,
+    /// Softmax probability of the class (no gates).
+    pub probability: f32,
+    /// The box in original-image pixels (`None` for an all-zero map).
+    #[serde(rename = "box")]
+    pub bbox: Option<BBox>,
+    /// The map's maximum, in original-image pixels.
+    pub peak: (f32, f32),
+    /// The saliency map over the network input (224×224).
+    #[serde(skip)]
+    pub map: Map,
+    /// The feedback trace without per-iteration maps (empty for baselines).
+    pub trace: Vec<TraceRecord>,
+}
+
+impl Session {
+    /// Loads the model from weight-file bytes (safetensors, f32 or f16) on the chosen backend.
+    pub async fn load(weight_bytes: &[u8], choice: BackendChoice) -> Result<Self> {
+        Self::from_weights(&Weights::from_bytes(weight_bytes)?, choice).await
+    }
+
+    /// Builds the model from parsed weights on the chosen backend.
+    pub async fn from_weights(weights: &Weights, choice: BackendChoice) -> Result<Self> {
+        let (device, info) = backend::init(choice).await?;
+        let net = EfficientNetLite0::new(weights, &device)?;
+        Ok(Self { net, device, info })
+    }
+
+    /// The backend in use, its adapter, and why it fell back to the CPU if it did.
+    pub fn backend(&self) -> &BackendInfo {
+        &self.info
+    }
+
+    /// The network itself (for benchmarks and experiments below the session's level).
+    pub fn model(&self) -> &EfficientNetLite0 {
+        &self.net
+    }
+
+    /// The device the network lives on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Frames a decoded RGB image for the network (see [`Framing`]; `Whole` maps boxes back exactly).
+    pub fn prepare(&self, image: RgbImage, framing: Framing) -> Result<Prepared> {
+        let picture = imaging::frame(&image, framing);
+        let input = model::input_tensor(imaging::normalize(&picture), INPUT_SIZE, INPUT_SIZE, &self.device)?;
+        let geometry = FrameGeometry::new(image.width(), image.height(), framing);
+        Ok(Prepared { original: image, picture, input, framing, geometry, scores: OnceCell::new() })
+    }
+
+    /// Decodes an image file (JPEG, PNG, WebP, GIF, BMP, TIFF) and prepares it.
+    pub fn prepare_encoded(&self, bytes: &[u8], framing: Framing) -> Result<Prepared> {
+        self.prepare(imaging::decode(bytes)?, framing)
+    }
+
+    /// Prepares RGBA pixels (`width × height × 4` bytes, as a browser decodes them).
+    pub fn prepare_rgba(&self, rgba: &[u8], width: u32, height: u32, framing: Framing) -> Result<Prepared> {
+        self.prepare(imaging::from_rgba(rgba, width, height)?, framing)
+    }
+
+    /// Logits and probabilities of a prepared image (computed once, then remembered).
+    pub async fn classify(&self, image: &Prepared) -> Result<Scores> {
+        if let Some(scores) = image.scores.get() {
+            return Ok(scores.clone());
+        }
+        let logits = self.net.forward(image.input.clone());
+        let probabilities = read_back(softmax(logits.clone(), 1)).await?;
+        let scores = Scores { logits: read_back(logits).await?, probabilities };
+        Ok(image.scores.get_or_init(|| scores).clone())
+    }
+
+    /// Maps, boxes and traces for `classes`, one after the other. `on_frame` sees every frame as
+    /// it is made and may stop the run ([`Error::Cancelled`]) between two iterations.
+    pub async fn explain(
+        &self,
+        image: &Prepared,
+        classes: &[usize],
+        options: &ExplainOptions,
+        on_frame: &mut dyn FnMut(&Frame) -> Flow,
+    ) -> Result<Vec<Explanation>> {
+        for &class in classes {
+            model::check_class(class)?;
+        }
+        let scores = self.classify(image).await?;
+        let mut saliency_options = options.saliency.clone();
+        saliency_options.trace_maps = options.frame_map_size.is_some();
+        let mut results = Vec::with_capacity(classes.len());
+        for &class in classes {
+            let started = Instant::now();
+            let mut frame_error = None;
+            let mut on_record = |record: &TraceRecord| match self.frame(image, class, record, options) {
+                Ok(frame) => on_frame(&frame),
+                Err(e) => {
+                    frame_error = Some(e);
+                    Flow::Break(())
+                }
+            };
+            let made =
+                saliency::saliency(&self.net, image.input.clone(), class, options.method, &saliency_options, &mut on_record).await;
+            if let Some(e) = frame_error {
+                return Err(e);
+            }
+            let mut made = made?;
+            if made.trace.is_empty() {
+                // A baseline: one frame with its result, so that every method streams alike.
+                let record = TraceRecord {
+                    iteration: 0,
+                    score: scores.logits[class],
+                    probability: scores.probabilities[class],
+                    open_fraction: vec![1.0; NUM_GATED],
+                    elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+                    backward_passes: 0,
+                    map: options.frame_map_size.map(|_| made.map.values.clone()),
+                };
+                if on_frame(&self.frame(image, class, &record, options)?).is_break() {
+                    return Err(Error::Cancelled);
+                }
+            }
+            made.trace.iter_mut().for_each(|r| r.map = None);
+            results.push(self.explanation(image, class, &scores, made.map, made.trace, options));
+        }
+        Ok(results)
+    }
+
+    /// The frame of one trace record: its map at the requested size and that map's box.
+    fn frame(&self, image: &Prepared, class: usize, record: &TraceRecord, options: &ExplainOptions) -> Result<Frame> {
+        let (map, bbox) = match (&record.map, options.frame_map_size) {
+            (Some(values), Some((w, h))) => {
+                let map = Map::new(values.clone(), INPUT_SIZE, INPUT_SIZE)?;
+                let bbox = localize::map_to_box(&map, &options.boxes).map(|b| image.geometry.to_original(&b));
+                (Some(map.resized(w, h)), bbox)
+            }
+            _ => (None, None),
+        };
+        Ok(Frame {
+            class,
+            iteration: record.iteration,
+            score: record.score,
+            probability: record.probability,
+            open_fraction: record.open_fraction.clone(),
+            map,
+            bbox,
+            elapsed_ms: record.elapsed_ms,
+        })
+    }
+
+    fn explanation(
+        &self,
+        image: &Prepared,
+        class: usize,
+        scores: &Scores,
+        map: Map,
+        trace: Vec<TraceRecord>,
+        options: &ExplainOptions,
+    ) -> Explanation {
+        let in_input = match &options.refine {
+            None => localize::map_to_box(&map, &options.boxes),
+            Some(g) => {
+                let mask = grabcut::segment(&image.picture, &map, g);
+                localize::largest_component_box(&mask, map.width, map.height).or_else(|| localize::map_to_box(&map, &options.boxes))
+            }
+        };
+        let (px, py) = map.argmax();
+        Explanation {
+            class,
+            name: labels::class_name(class),
+            score: scores.logits[class],
+            probability: scores.probabilities[class],
+            bbox: in_input.map(|b| image.geometry.to_original(&b)),
+            peak: image.geometry.point_to_original(px, py),
+            map,
+            trace,
+        }
+    }
+}
+
+impl Prepared {
+    /// The decoded image, before framing.
+    pub fn original(&self) -> &RgbImage {
+        &self.original
+    }
+
+    /// The 224×224 RGB picture the network sees.
+    pub fn picture(&self) -> &RgbImage {
+        &self.picture
+    }
+
+    /// The normalised `[1, 3, 224, 224]` input tensor.
+    pub fn input(&self) -> &Tensor<4> {
+        &self.input
+    }
+
+    /// How the image was framed.
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// Input pixels → original pixels.
+    pub fn geometry(&self) -> &FrameGeometry {
+        &self.geometry
+    }
+
+    /// The part of the original image the network sees, in original pixels.
+    pub fn region(&self) -> BBox {
+        self.geometry.region()
+    }
+}

@@ -1,0 +1,157 @@
+//! The types that cross the boundary, in the shapes and camelCase names JavaScript expects.
+//! Maps travel separately, as `Float32Array`s (transferable), not inside these objects.
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::BackendInfo;
+use crate::feedback::TraceRecord;
+use crate::geometry::{BBox, Framing};
+use crate::localize::grabcut::GrabCutOptions;
+use crate::saliency::Method;
+use crate::session::{ExplainOptions, Explanation, Frame, Prediction};
+use crate::web::WebError;
+
+/// What `load` reports: the backend in use (`gpu` or `cpu`), the adapter, why it fell back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ready {
+    /// `gpu` or `cpu`.
+    pub backend: &'static str,
+    /// GPU adapter name, if known.
+    pub adapter: Option<String>,
+    /// Why the CPU is used although the GPU was wanted.
+    pub fallback_reason: Option<String>,
+}
+
+impl From<&BackendInfo> for Ready {
+    fn from(info: &BackendInfo) -> Self {
+        Self { backend: info.backend.name(), adapter: info.adapter.clone(), fallback_reason: info.fallback_reason.clone() }
+    }
+}
+
+/// A prepared image: its original size and how it was framed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageInfo {
+    /// Original width in pixels.
+    pub width: u32,
+    /// Original height in pixels.
+    pub height: u32,
+    /// `whole` or `center-crop`.
+    pub framing: &'static str,
+}
+
+/// The top classes (the full probability vector travels beside it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Classification {
+    /// Most probable classes, best first.
+    pub top: Vec<Prediction>,
+}
+
+/// An explain request from the page.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ExplainRequest {
+    /// Class indices to explain, in order.
+    pub classes: Vec<usize>,
+    /// Method name as on the command line (`feedback`, `cam`, `gradient`, …); default `feedback`.
+    pub method: Option<String>,
+    /// Side of the square map in each frame (default 224; 0: frames without maps).
+    pub map_size: Option<usize>,
+    /// Box threshold as a fraction of the map maximum (default: the method's tuned one).
+    pub threshold: Option<f32>,
+    /// Gaussian smoothing before thresholding, in input pixels.
+    pub sigma: Option<f32>,
+    /// Most feedback iterations.
+    pub iterations: Option<usize>,
+    /// GrabCut refinement of the final box.
+    pub refine: bool,
+}
+
+impl ExplainRequest {
+    /// The session options this request stands for.
+    pub fn options(&self) -> Result<ExplainOptions, WebError> {
+        let method: Method = self.method.as_deref().unwrap_or("feedback").parse().map_err(WebError::from)?;
+        let mut options = ExplainOptions::new(method);
+        options.boxes.threshold = self.threshold.unwrap_or(options.boxes.threshold).clamp(0.0, 1.0);
+        options.boxes.sigma = self.sigma.unwrap_or(options.boxes.sigma).clamp(0.0, 32.0);
+        if let Some(n) = self.iterations {
+            options.saliency.feedback.max_iterations = n.clamp(1, 100);
+        }
+        options.refine = self.refine.then(GrabCutOptions::default);
+        let side = self.map_size.unwrap_or(crate::geometry::INPUT_SIZE).min(1024);
+        options.frame_map_size = (side > 0).then_some((side, side));
+        Ok(options)
+    }
+}
+
+/// A frame as the page gets it (its map travels beside it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FrameInfo {
+    /// The frame.
+    #[serde(flatten)]
+    pub frame: Frame,
+    /// Map width and height (0 when the frame has no map).
+    pub map_width: usize,
+    /// Map height.
+    pub map_height: usize,
+}
+
+impl From<&Frame> for FrameInfo {
+    fn from(frame: &Frame) -> Self {
+        let (map_width, map_height) = frame.map.as_ref().map_or((0, 0), |m| (m.width, m.height));
+        Self { frame: frame.clone(), map_width, map_height }
+    }
+}
+
+/// One explained class as the page gets it (its 224×224 map travels beside it).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExplanationInfo {
+    /// Class index.
+    pub class: usize,
+    /// Class name.
+    pub name: &'static str,
+    /// Logit without gates.
+    pub score: f32,
+    /// Probability without gates.
+    pub probability: f32,
+    /// Box in original pixels.
+    #[serde(rename = "box")]
+    pub bbox: Option<BBox>,
+    /// Peak of the map in original pixels, `[x, y]`.
+    pub peak: (f32, f32),
+    /// Map width.
+    pub map_width: usize,
+    /// Map height.
+    pub map_height: usize,
+    /// The feedback trace.
+    pub trace: Vec<TraceRecord>,
+}
+
+impl From<&Explanation> for ExplanationInfo {
+    fn from(e: &Explanation) -> Self {
+        Self {
+            class: e.class,
+            name: e.name,
+            score: e.score,
+            probability: e.probability,
+            bbox: e.bbox,
+            peak: e.peak,
+            map_width: e.map.width,
+            map_height: e.map.height,
+            trace: e.trace.clone(),
+        }
+    }
+}
+
+/// `whole` (default, boxes map back exactly) or `center-crop`/`crop`.
+pub fn parse_framing(name: &str) -> Result<Framing, WebError> {
+    match name.trim() {
+        "" | "whole" => Ok(Framing::Whole),
+        "crop" | "center-crop" => Ok(Framing::CenterCrop),
+        other => Err(WebError::new("bad-input", format!("unknown framing {other:?} (expected whole or center-crop)"))),
+    }
+}

@@ -1,0 +1,168 @@
+//! wasm-bindgen glue: converts types and forwards to [`Session`], nothing else. It compiles on
+//! every target (the `wasm_bindgen` attributes apply on wasm32 only), so `cargo test` checks it.
+
+pub mod dto;
+mod error;
+
+#[cfg(target_family = "wasm")]
+use wasm_bindgen::prelude::*;
+
+use crate::backend::BackendChoice;
+use crate::feedback::Flow;
+use crate::map::Map;
+use crate::model::labels;
+use crate::session::{Prepared, Session};
+pub use dto::{Classification, ExplainRequest, ExplanationInfo, FrameInfo, ImageInfo, Ready};
+pub use error::WebError;
+
+/// Installs the panic hook so that a Rust panic shows in the console with its message.
+#[cfg_attr(target_family = "wasm", wasm_bindgen(start))]
+pub fn start() {
+    #[cfg(target_family = "wasm")]
+    console_error_panic_hook::set_once();
+}
+
+/// The 1000 class display names, in the model's order.
+#[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = classNames))]
+pub fn class_names() -> Vec<String> {
+    (0..crate::model::NUM_CLASSES).map(|i| labels::class_name(i).to_string()).collect()
+}
+
+/// The engine behind the page: one session and the image it works on.
+#[cfg_attr(target_family = "wasm", wasm_bindgen)]
+pub struct Engine {
+    session: Session,
+    image: Option<Prepared>,
+}
+
+/// The calls, in Rust types (what the wasm methods below convert to and from).
+impl Engine {
+    /// Loads the model from weight-file bytes on `backend` (`auto`, `gpu` or `cpu`).
+    pub async fn create(weights: &[u8], backend: &str) -> Result<Engine, WebError> {
+        let choice: BackendChoice = backend.parse()?;
+        let session = Session::load(weights, choice).await?;
+        Ok(Engine { session, image: None })
+    }
+
+    /// The backend in use, its adapter, and why it fell back.
+    pub fn ready(&self) -> Ready {
+        Ready::from(self.session.backend())
+    }
+
+    /// Prepares RGBA pixels (`whole` or `center-crop` framing) as the image of the next calls.
+    pub fn set_image(&mut self, rgba: &[u8], width: u32, height: u32, framing: &str) -> Result<ImageInfo, WebError> {
+        let framing = dto::parse_framing(framing)?;
+        let prepared = self.session.prepare_rgba(rgba, width, height, framing)?;
+        let info = ImageInfo { width: prepared.original().width(), height: prepared.original().height(), framing: framing.name() };
+        self.image = Some(prepared);
+        Ok(info)
+    }
+
+    fn image(&self) -> Result<&Prepared, WebError> {
+        self.image.as_ref().ok_or_else(|| WebError::new("bad-input", "no image prepared yet"))
+    }
+
+    /// The `top` most probable classes and all 1000 probabilities.
+    pub async fn classify_top(&self, top: usize) -> Result<(Classification, Vec<f32>), WebError> {
+        let scores = self.session.classify(self.image()?).await?;
+        Ok((Classification { top: scores.top(top.clamp(1, crate::model::NUM_CLASSES)) }, scores.probabilities))
+    }
+
+    /// Explains the request's classes; `on_frame` gets each frame with its map and returns
+    /// whether to go on.
+    pub async fn explain_with(
+        &self,
+        request: &ExplainRequest,
+        on_frame: &mut dyn FnMut(FrameInfo, Option<&Map>) -> bool,
+    ) -> Result<Vec<(ExplanationInfo, Map)>, WebError> {
+        let options = request.options()?;
+        if request.classes.is_empty() {
+            return Err(WebError::new("unknown-class", "no class to explain"));
+        }
+        let explanations = self
+            .session
+            .explain(self.image()?, &request.classes, &options, &mut |frame| {
+                if on_frame(FrameInfo::from(frame), frame.map.as_ref()) { Flow::Continue(()) } else { Flow::Break(()) }
+            })
+            .await?;
+        Ok(explanations.into_iter().map(|e| (ExplanationInfo::from(&e), e.map)).collect())
+    }
+}
+
+#[cfg(target_family = "wasm")]
+fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| WebError::new("bad-input", e.to_string()).into())
+}
+
+#[cfg(target_family = "wasm")]
+fn with_map(object: JsValue, map: Option<&Map>) -> JsValue {
+    if let Some(map) = map {
+        let _ = js_sys::Reflect::set(&object, &"map".into(), &js_sys::Float32Array::from(map.values.as_slice()));
+    }
+    object
+}
+
+/// The calls as JavaScript sees them (camelCase, `Error`s with a `code`).
+#[cfg(target_family = "wasm")]
+#[wasm_bindgen]
+impl Engine {
+    /// Loads the model: `await Engine.load(bytes, "auto" | "gpu" | "cpu")`.
+    pub async fn load(weights: Vec<u8>, backend: String) -> Result<Engine, JsValue> {
+        Ok(Engine::create(&weights, &backend).await?)
+    }
+
+    /// `{backend, adapter, fallbackReason}`.
+    #[wasm_bindgen(getter)]
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.ready())
+    }
+
+    /// Prepares RGBA pixels: `prepareRgba(pixels, width, height, "whole")` → `{width, height, framing}`.
+    #[wasm_bindgen(js_name = prepareRgba)]
+    pub fn prepare_rgba(&mut self, rgba: &[u8], width: u32, height: u32, framing: String) -> Result<JsValue, JsValue> {
+        to_js(&self.set_image(rgba, width, height, &framing)?)
+    }
+
+    /// `{top: [{index, name, probability}], probabilities: Float32Array}`.
+    pub async fn classify(&self, top: usize) -> Result<JsValue, JsValue> {
+        let (classification, probabilities) = self.classify_top(top).await?;
+        let object = to_js(&classification)?;
+        js_sys::Reflect::set(&object, &"probabilities".into(), &js_sys::Float32Array::from(probabilities.as_slice()))?;
+        Ok(object)
+    }
+
+    /// Explains `{classes, method, mapSize, threshold, sigma, iterations, refine}`; calls
+    /// `onFrame(frame)` per frame (`frame.map` a `Float32Array`); `false` from it stops the run
+    /// (an error with code `cancelled`). Resolves to one object per class, each with its `map`.
+    pub async fn explain(&self, request: JsValue, on_frame: js_sys::Function) -> Result<JsValue, JsValue> {
+        let request: ExplainRequest =
+            serde_wasm_bindgen::from_value(request).map_err(|e| WebError::new("bad-input", format!("explain request: {e}")))?;
+        let mut callback_error = None;
+        let result = self
+            .explain_with(&request, &mut |frame, map| {
+                let object = match to_js(&frame) {
+                    Ok(o) => with_map(o, map),
+                    Err(e) => {
+                        callback_error = Some(e);
+                        return false;
+                    }
+                };
+                match on_frame.call1(&JsValue::NULL, &object) {
+                    Ok(answer) => answer != JsValue::FALSE,
+                    Err(e) => {
+                        callback_error = Some(e);
+                        false
+                    }
+                }
+            })
+            .await;
+        if let Some(e) = callback_error {
+            return Err(e);
+        }
+        let array = js_sys::Array::new();
+        for (info, map) in result? {
+            array.push(&with_map(to_js(&info)?, Some(&map)));
+        }
+        Ok(array.into())
+    }
+}

@@ -1,0 +1,133 @@
+// The page's side of the engine: promises for results, events for progress and frames. Owns the
+// worker; when the GPU is lost (the wasm instance traps), it restarts the worker on the CPU,
+// repeats the request, and says so with a "fallback" event.
+import { Code, EngineError, Kind } from "./protocol.js";
+
+const HERE = new URL(".", import.meta.url);
+
+export class EngineClient extends EventTarget {
+  // backend: "auto" (WebGPU when the browser has it), "gpu" or "cpu".
+  constructor({ backend = "auto", weights = new URL("../pkg/efficientnet-lite0.f16.safetensors", HERE).href,
+    manifest = new URL("../pkg/manifest.json", HERE).href } = {}) {
+    super();
+    this.options = { backend, weights, manifest };
+    this.nextId = 1;
+    this.pending = new Map(); // id → {resolve, reject, onFrame, message}
+    this.lastImage = null;
+    this.ready = null;
+    this.#start(backend);
+  }
+
+  #start(backend) {
+    this.worker?.terminate();
+    this.worker = new Worker(new URL("worker.js", HERE), { type: "module" });
+    this.worker.onmessage = ({ data }) => this.#receive(data);
+    this.worker.onerror = (event) => {
+      event.preventDefault?.();
+      for (const [id] of this.pending) this.#receive({ kind: Kind.ERROR, id, code: Code.CRASHED, message: event.message ?? "the engine's worker failed" });
+    };
+    this.backend = backend;
+    this.loading = this.#request({ kind: Kind.LOAD, weights: this.options.weights, manifest: this.options.manifest, backend })
+      .then((info) => {
+        this.ready = info;
+        this.dispatchEvent(new CustomEvent("ready", { detail: info }));
+        return info;
+      });
+    this.loading.catch(() => {});
+  }
+
+  // Resolves to {backend, adapter, fallbackReason} once the weights are in and the model is built.
+  load() {
+    return this.loading;
+  }
+
+  // Classifies an image file's bytes: {top: [{index, name, probability}], probabilities, width, height}.
+  async classify(image, top = 5) {
+    await this.loading;
+    const bytes = image instanceof ArrayBuffer ? image : await new Response(image).arrayBuffer();
+    const value = await this.#request({ kind: Kind.CLASSIFY, image: bytes.slice(0), top }, [], true);
+    this.lastImage = bytes;
+    return value;
+  }
+
+  // Explains classes of the last classified image: request {classes, method, mapSize, threshold, …};
+  // onFrame(frame) sees every iteration. Resolves to one result per class, each with its map.
+  // A newer explain supersedes this one: it then rejects with code "cancelled".
+  async explain(request, onFrame = () => {}) {
+    this.abort(this.lastExplain, "superseded by a newer explain");
+    await this.loading;
+    const id = this.nextId;
+    const promise = this.#request({ kind: Kind.EXPLAIN, ...request }, [], true, onFrame);
+    this.lastExplain = id;
+    return promise;
+  }
+
+  // Stops the explain with this id (default: the latest) between two iterations.
+  abort(id = this.lastExplain, why = "aborted") {
+    const entry = this.pending.get(id);
+    if (!entry) return;
+    this.pending.delete(id); // nothing of it reaches the page any more
+    this.worker.postMessage({ kind: Kind.ABORT, id });
+    entry.reject(new EngineError(Code.CANCELLED, why));
+  }
+
+  #request(message, transfer = [], retryOnGpuLoss = false, onFrame = null) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onFrame, message, retryOnGpuLoss });
+      this.worker.postMessage({ ...message, id }, transfer);
+    });
+  }
+
+  #receive(data) {
+    const entry = this.pending.get(data.id);
+    if (!entry) return; // aborted or superseded: dropped
+    switch (data.kind) {
+      case Kind.PROGRESS:
+        this.dispatchEvent(new CustomEvent("progress", { detail: { loaded: data.loaded, total: data.total } }));
+        return;
+      case Kind.FRAME:
+        entry.onFrame?.(data.frame);
+        this.dispatchEvent(new CustomEvent("frame", { detail: data.frame }));
+        return;
+      case Kind.READY:
+      case Kind.RESULT:
+        this.pending.delete(data.id);
+        entry.resolve(data.kind === Kind.READY ? { backend: data.backend, adapter: data.adapter, fallbackReason: data.fallbackReason } : data.value);
+        return;
+      case Kind.ERROR:
+        this.pending.delete(data.id);
+        if ((data.code === Code.GPU_LOST || (data.code === Code.CRASHED && this.backend !== "cpu")) && entry.retryOnGpuLoss) {
+          this.#recover(entry, data.message);
+        } else {
+          entry.reject(new EngineError(data.code, data.message));
+        }
+        return;
+    }
+  }
+
+  // The GPU is gone: a new worker on the CPU, the last image again, then the failed request.
+  async #recover(entry, reason) {
+    this.dispatchEvent(new CustomEvent("fallback", { detail: { reason } }));
+    const others = [...this.pending.values()];
+    this.pending.clear();
+    this.#start("cpu");
+    try {
+      await this.loading;
+      if (this.lastImage && entry.message.kind === Kind.EXPLAIN) {
+        await this.#request({ kind: Kind.CLASSIFY, image: this.lastImage.slice(0), top: 5 });
+      }
+      const message = entry.message.kind === Kind.CLASSIFY ? { ...entry.message, image: entry.message.image.slice?.(0) ?? entry.message.image } : entry.message;
+      entry.resolve(await this.#request(message, [], false, entry.onFrame));
+    } catch (error) {
+      entry.reject(error);
+    }
+    for (const other of others) other.reject(new EngineError(Code.GPU_LOST, reason));
+  }
+
+  terminate() {
+    this.worker.terminate();
+    for (const entry of this.pending.values()) entry.reject(new EngineError(Code.CANCELLED, "engine terminated"));
+    this.pending.clear();
+  }
+}

@@ -1,0 +1,44 @@
+// The messages between the page (client.js) and the engine's worker (worker.js).
+//
+// Every message has a `kind` and a request `id`.
+//   page → worker: load {weights, manifest, backend}   classify {image: ArrayBuffer, top}
+//                  explain {classes, method, mapSize, threshold, sigma, iterations, refine}
+//                  abort {id}: stop that explain between two iterations
+//   worker → page: progress {loaded, total}   ready {backend, adapter, fallbackReason}
+//                  frame {frame}: one feedback iteration, frame.map a Float32Array (transferred)
+//                  result {value}   error {code, message}
+export const Kind = Object.freeze({
+  LOAD: "load",
+  CLASSIFY: "classify",
+  EXPLAIN: "explain",
+  ABORT: "abort",
+  PROGRESS: "progress",
+  READY: "ready",
+  FRAME: "frame",
+  RESULT: "result",
+  ERROR: "error",
+});
+
+// Error codes: those of the Rust library (bad-image, bad-weights, unknown-class, unknown-method,
+// bad-input, device, cancelled) and the worker's own.
+export const Code = Object.freeze({
+  BAD_IMAGE: "bad-image",
+  BAD_WEIGHTS: "bad-weights",
+  CANCELLED: "cancelled",
+  GPU_LOST: "gpu-lost",
+  CRASHED: "crashed",
+  NOT_LOADED: "not-loaded",
+});
+
+// Images are decoded at most this many pixels on their longer side: the network sees 224×224,
+// and boxes come back in original pixels by scaling, so nothing larger is ever needed.
+export const MAX_SIDE = 2048;
+
+// An Error with a stable code, as the worker posts them and the client rejects with them.
+export class EngineError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = "EngineError";
+    this.code = code;
+  }
+}

@@ -1,0 +1,188 @@
+// The engine's worker: owns the wasm core and the weights; decodes images with the browser's own
+// decoder; runs one request at a time; streams every feedback iteration as a frame. The page never
+// runs the model. See protocol.js for the messages.
+import init, { Engine } from "../pkg/thinktwice.js";
+import { Code, EngineError, Kind, MAX_SIDE } from "./protocol.js";
+
+const CACHE = "thinktwice-weights-v1";
+
+let engine = null;
+let backend = null;
+let pixels = null; // the last classified image, as {data, width, height}
+let running = null; // {id, aborted} of the explain in progress
+const superseded = new Set(); // explain ids replaced before they started
+let queue = Promise.resolve();
+
+const post = (message, transfer = []) => self.postMessage(message, transfer);
+
+self.onmessage = ({ data: message }) => {
+  if (message.kind === Kind.ABORT) {
+    if (running?.id === message.id) running.aborted = true;
+    superseded.add(message.id);
+    return;
+  }
+  if (message.kind === Kind.EXPLAIN) {
+    // A new explain supersedes the running one and any still waiting.
+    if (running) running.aborted = true;
+    for (const id of pendingExplains) superseded.add(id);
+    pendingExplains.add(message.id);
+  }
+  queue = queue.then(() => serve(message));
+};
+const pendingExplains = new Set();
+
+async function serve(message) {
+  const { id } = message;
+  try {
+    switch (message.kind) {
+      case Kind.LOAD:
+        return post({ kind: Kind.READY, id, ...(await load(message)) });
+      case Kind.CLASSIFY:
+        return await classify(message);
+      case Kind.EXPLAIN:
+        return await explain(message);
+      default:
+        throw new EngineError("bad-input", `unknown message kind ${message.kind}`);
+    }
+  } catch (error) {
+    reportError(id, error);
+  } finally {
+    pendingExplains.delete(id);
+  }
+}
+
+function reportError(id, error) {
+  if (error instanceof WebAssembly.RuntimeError || error?.name === "RuntimeError") {
+    // A panic or a GPU failure traps the whole wasm instance: nothing here can serve again.
+    const code = backend === "gpu" ? Code.GPU_LOST : Code.CRASHED;
+    post({ kind: Kind.ERROR, id, code, message: `the engine stopped (${error.message}); restart it` });
+    engine = null;
+    return;
+  }
+  post({ kind: Kind.ERROR, id, code: error?.code ?? "device", message: error?.message ?? String(error) });
+}
+
+async function load({ id, weights, manifest, backend: wanted }) {
+  if (engine) return engine.info; // one engine per worker: a second init of the GPU device errors
+  const [bytes] = await Promise.all([fetchWeights(id, weights, manifest), init()]);
+  engine = await Engine.load(bytes, wanted ?? "auto");
+  backend = engine.info.backend;
+  return engine.info;
+}
+
+// The weight file, from the Cache API when it is there (offline after the first visit), checked
+// against the manifest's size and SHA-256 either way: a damaged file is an error, never a model.
+async function fetchWeights(id, url, manifestUrl) {
+  const name = url.split("/").pop();
+  const cache = await caches.open(CACHE).catch(() => null);
+  const manifest = await fetchCached(cache, manifestUrl).then((r) => r.json()).catch(() => null);
+  const expected = manifest?.files?.find((f) => f.name === name);
+  if (!expected) throw new EngineError(Code.BAD_WEIGHTS, `${manifestUrl} does not describe ${name}`);
+  let response = await cache?.match(url);
+  const fromCache = !!response;
+  if (!response) {
+    response = await fetch(url).catch((e) => { throw new EngineError(Code.BAD_WEIGHTS, `cannot download ${url}: ${e.message}`); });
+    if (!response.ok) throw new EngineError(Code.BAD_WEIGHTS, `cannot download ${url}: ${response.status} ${response.statusText}`);
+  }
+  const total = expected.bytes;
+  const reader = response.body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    post({ kind: Kind.PROGRESS, id, loaded, total });
+  }
+  const bytes = new Uint8Array(loaded);
+  let at = 0;
+  for (const c of chunks) { bytes.set(c, at); at += c.length; }
+  const digest = hex(await crypto.subtle.digest("SHA-256", bytes));
+  if (bytes.length !== expected.bytes || digest !== expected.sha256) {
+    if (fromCache) await cache.delete(url);
+    throw new EngineError(Code.BAD_WEIGHTS,
+      `${name} is damaged or not the expected file: ${bytes.length} bytes with SHA-256 ${digest.slice(0, 12)}…, ` +
+      `expected ${expected.bytes} bytes with ${expected.sha256.slice(0, 12)}…`);
+  }
+  if (!fromCache) await cache?.put(url, new Response(bytes)).catch(() => {});
+  return bytes;
+}
+
+// The network's copy when it answers (kept in the cache), else the cached one (offline).
+async function fetchCached(cache, url) {
+  try {
+    const response = await fetch(url, { cache: "no-cache" });
+    if (response.ok) {
+      await cache?.put(url, response.clone()).catch(() => {});
+      return response;
+    }
+  } catch { /* offline: fall through to the cache */ }
+  const cached = await cache?.match(url);
+  if (!cached) throw new EngineError(Code.BAD_WEIGHTS, `cannot download ${url}`);
+  return cached;
+}
+
+const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+
+function requireEngine() {
+  if (!engine) throw new EngineError(Code.NOT_LOADED, "the model is not loaded yet");
+  return engine;
+}
+
+// The browser decodes (EXIF orientation honoured); images larger than MAX_SIDE are downscaled.
+async function decode(buffer) {
+  const blob = new Blob([buffer]);
+  const options = { imageOrientation: "from-image", premultiplyAlpha: "none", colorSpaceConversion: "default" };
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob, options);
+  } catch {
+    throw new EngineError(Code.BAD_IMAGE, "cannot read image: the browser could not decode it (JPEG, PNG, WebP, GIF, BMP or AVIF)");
+  }
+  let { width, height } = bitmap;
+  const scale = Math.min(1, MAX_SIDE / Math.max(width, height));
+  if (scale < 1) {
+    bitmap.close();
+    width = Math.max(1, Math.round(width * scale));
+    height = Math.max(1, Math.round(height * scale));
+    bitmap = await createImageBitmap(blob, { ...options, resizeWidth: width, resizeHeight: height, resizeQuality: "high" });
+  }
+  const canvas = new OffscreenCanvas(width, height);
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  context.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  const image = context.getImageData(0, 0, width, height);
+  return { data: new Uint8Array(image.data.buffer), width, height };
+}
+
+async function classify({ id, image, top = 5 }) {
+  const core = requireEngine();
+  const decoded = await decode(image);
+  core.prepareRgba(decoded.data, decoded.width, decoded.height, "center-crop");
+  pixels = decoded;
+  const value = await core.classify(top);
+  value.width = decoded.width;
+  value.height = decoded.height;
+  post({ kind: Kind.RESULT, id, value }, [value.probabilities.buffer]);
+}
+
+async function explain({ id, ...request }) {
+  const core = requireEngine();
+  if (superseded.delete(id)) throw new EngineError(Code.CANCELLED, "superseded by a newer request");
+  if (!pixels) throw new EngineError("bad-input", "classify an image before explaining it");
+  core.prepareRgba(pixels.data, pixels.width, pixels.height, "whole");
+  const run = { id, aborted: false };
+  running = run;
+  try {
+    const results = await core.explain(request, (frame) => {
+      if (run.aborted) return false;
+      post({ kind: Kind.FRAME, id, frame }, frame.map ? [frame.map.buffer] : []);
+      return true;
+    });
+    if (run.aborted) throw new EngineError(Code.CANCELLED, "aborted");
+    post({ kind: Kind.RESULT, id, value: results }, results.map((r) => r.map.buffer));
+  } finally {
+    if (running === run) running = null;
+  }
+}
