@@ -145,6 +145,7 @@ fn web_glue_forwards_to_the_session_natively() {
     // The JSON the page gets uses camelCase names.
     let json = serde_json::to_value(&results[0].0).unwrap();
     assert!(json.get("mapWidth").is_some() && json.get("box").is_some(), "{json}");
+    assert!(json["trace"][0].get("openFraction").is_some(), "{json}");
 
     let stopped = pollster::block_on(engine.explain_with(&request("feedback-soft"), &mut |_, _| false));
     assert_eq!(stopped.unwrap_err().code, "cancelled");

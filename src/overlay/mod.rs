@@ -74,8 +74,8 @@ pub fn render(photo: &RgbImage, map: &Map, region: BBox, labels: &[Label], opaci
 }
 
 fn blend(p: &mut Rgb<u8>, c: [u8; 3], a: f32) {
-    for i in 0..3 {
-        p.0[i] = (p.0[i] as f32 * (1.0 - a) + c[i] as f32 * a).round() as u8;
+    for (channel, &colour) in p.0.iter_mut().zip(&c) {
+        *channel = (*channel as f32 * (1.0 - a) + colour as f32 * a).round() as u8;
     }
 }
 

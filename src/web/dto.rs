@@ -128,7 +128,38 @@ pub struct ExplanationInfo {
     /// Map height.
     pub map_height: usize,
     /// The feedback trace.
-    pub trace: Vec<TraceRecord>,
+    pub trace: Vec<TraceStep>,
+}
+
+/// One feedback iteration in a result's trace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TraceStep {
+    /// 0 before feedback changes anything, then one per iteration.
+    pub iteration: usize,
+    /// Class logit under the gates.
+    pub score: f32,
+    /// Class probability under the gates.
+    pub probability: f32,
+    /// Mean gate value per gated layer (33 numbers).
+    pub open_fraction: Vec<f32>,
+    /// Milliseconds since the run started.
+    pub elapsed_ms: f64,
+    /// Backward passes used so far.
+    pub backward_passes: usize,
+}
+
+impl From<&TraceRecord> for TraceStep {
+    fn from(r: &TraceRecord) -> Self {
+        Self {
+            iteration: r.iteration,
+            score: r.score,
+            probability: r.probability,
+            open_fraction: r.open_fraction.clone(),
+            elapsed_ms: r.elapsed_ms,
+            backward_passes: r.backward_passes,
+        }
+    }
 }
 
 impl From<&Explanation> for ExplanationInfo {
@@ -142,7 +173,7 @@ impl From<&Explanation> for ExplanationInfo {
             peak: e.peak,
             map_width: e.map.width,
             map_height: e.map.height,
-            trace: e.trace.clone(),
+            trace: e.trace.iter().map(TraceStep::from).collect(),
         }
     }
 }

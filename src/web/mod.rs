@@ -12,7 +12,7 @@ use crate::feedback::Flow;
 use crate::map::Map;
 use crate::model::labels;
 use crate::session::{Prepared, Session};
-pub use dto::{Classification, ExplainRequest, ExplanationInfo, FrameInfo, ImageInfo, Ready};
+pub use dto::{Classification, ExplainRequest, ExplanationInfo, FrameInfo, ImageInfo, Ready, TraceStep};
 pub use error::WebError;
 
 /// Installs the panic hook so that a Rust panic shows in the console with its message.

@@ -2,34 +2,15 @@
 // bad files give a clear message, WebGPU works where the browser has it, and no image leaves the page.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
 import { readFile } from "node:fs/promises";
-import { extname, join, normalize } from "node:path";
-import { chromium } from "playwright-core";
+import { join } from "node:path";
+import { ROOT, launch, serve } from "./harness.mjs";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm", ".png": "image/png" };
 let server, base, browser;
 
 before(async () => {
-  server = http.createServer(async (req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^\/+/, "");
-    try {
-      const body = await readFile(join(ROOT, path || "index.html"));
-      res.writeHead(200, { "content-type": TYPES[extname(path)] ?? "application/octet-stream" });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
-  base = `http://127.0.0.1:${server.address().port}/`;
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    // playwright gives the browser a fresh temporary profile (the --user-data-dir) and headless mode.
-    args: ["--no-sandbox", "--enable-unsafe-webgpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-  });
+  ({ server, base } = await serve());
+  browser = await launch();
 });
 
 after(async () => {

@@ -1,0 +1,42 @@
+// What the browser tests share: a static server for the site (the way any web server would serve
+// it) and Debian's chromium through playwright-core, with WebGPU enabled (SwiftShader headless).
+import http from "node:http";
+import { readFile } from "node:fs/promises";
+import { extname, join, normalize } from "node:path";
+import { chromium } from "playwright-core";
+
+export const ROOT = new URL("../..", import.meta.url).pathname;
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css",
+  ".json": "application/json", ".wasm": "application/wasm", ".png": "image/png" };
+
+// Serves ROOT on a free loopback port. `rewrite(path)` may answer a path itself: it returns
+// {path, transform(body)} to serve another file or alter it, or {html} for a page of its own.
+export async function serve(rewrite = () => null) {
+  const server = http.createServer(async (req, res) => {
+    let path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^\/+/, "") || "index.html";
+    const special = rewrite(path) ?? {};
+    if (special.html) {
+      res.writeHead(200, { "content-type": "text/html" }).end(special.html);
+      return;
+    }
+    path = special.path ?? path;
+    try {
+      const body = await readFile(join(ROOT, path));
+      res.writeHead(200, { "content-type": TYPES[extname(path)] ?? "application/octet-stream" });
+      res.end(special.transform ? special.transform(body) : body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  return { server, base: `http://127.0.0.1:${server.address().port}/` };
+}
+
+export function launch() {
+  return chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    // playwright gives the browser a fresh temporary profile (the --user-data-dir) and headless mode.
+    args: ["--no-sandbox", "--enable-unsafe-webgpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+  });
+}
