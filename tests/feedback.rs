@@ -7,7 +7,7 @@ use thinktwice::feedback::{self, FeedbackOptions, Flow, Tracer, rules};
 use thinktwice::geometry::{Framing, INPUT_SIZE};
 use thinktwice::model::{self, read_back};
 use thinktwice::saliency::{self, Method, SaliencyOptions};
-use thinktwice::{Error, ExplainOptions, Session};
+use thinktwice::ExplainOptions;
 
 fn t(values: &[f32]) -> Tensor<4> {
     Tensor::from_data(TensorData::new(values.to_vec(), [1, values.len(), 1, 1]), &Device::flex())

@@ -82,9 +82,12 @@ pub struct Object {
     others: Vec<BBox>,
 }
 
+/// The photos of a data set, each with the objects to find in it.
+pub type Dataset = Vec<(PathBuf, Vec<Object>)>;
+
 /// Reads `DIR/boxes.csv` (columns as in the dev set; a `slot` column marks a grid set).
 /// Returns the objects grouped by image, and the rows that were skipped with why.
-pub fn read_dataset(dir: &Path) -> Result<(Vec<(PathBuf, Vec<Object>)>, Vec<String>)> {
+pub fn read_dataset(dir: &Path) -> Result<(Dataset, Vec<String>)> {
     let csv = dir.join("boxes.csv");
     let text = std::fs::read_to_string(&csv).with_context(|| format!("cannot read {}", csv.display()))?;
     let mut lines = text.lines();
@@ -131,7 +134,7 @@ pub fn read_dataset(dir: &Path) -> Result<(Vec<(PathBuf, Vec<Object>)>, Vec<Stri
     let images = order
         .into_iter()
         .map(|path| {
-            let mine: Vec<(&(String, String), &(usize, Vec<BBox>))> = groups.iter().filter(|((p, _), _)| *p == path).collect();
+            let mine: Vec<_> = groups.iter().filter(|((p, _), _)| *p == path).collect();
             let objects = mine
                 .iter()
                 .map(|((_, slot), (class, boxes))| Object {

@@ -11,9 +11,8 @@ use thinktwice::map::Map;
 /// Writes `bytes` to `path` through `path.partial` and a rename.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| {
+    std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
-        e
     })
     .with_context(|| format!("cannot write {}", path.display()))
 }
