@@ -54,8 +54,9 @@ impl std::str::FromStr for BackendChoice {
 }
 
 /// The backend a session runs on, the GPU adapter's name, and why the GPU is not used when it
-/// was wanted but could not be had.
+/// was wanted but could not be had. Serialises as the page reads it: `{backend, adapter, fallbackReason}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BackendInfo {
     /// The backend in use.
     pub backend: Backend,
@@ -67,11 +68,18 @@ pub struct BackendInfo {
 
 /// The GPU device once initialised: burn allows one initialisation per device and a second one
 /// errors, so every later session reuses it.
-static GPU: Mutex<Option<(Device, Option<String>)>> = Mutex::new(None);
+static GPU: Mutex<Option<KnownGpu>> = Mutex::new(None);
+
+/// The GPU device and its adapter's name.
+type KnownGpu = (Device, Option<String>);
+
+fn gpu_slot() -> Result<std::sync::MutexGuard<'static, Option<KnownGpu>>> {
+    GPU.lock().map_err(|_| Error::Device("GPU state poisoned".into()))
+}
 
 /// Initialises (once) and returns the GPU device and its adapter's name.
-async fn gpu_device() -> Result<(Device, Option<String>)> {
-    if let Some(known) = GPU.lock().map_err(|_| Error::Device("GPU state poisoned".into()))?.clone() {
+async fn gpu_device() -> Result<KnownGpu> {
+    if let Some(known) = gpu_slot()?.clone() {
         return Ok(known);
     }
     let (device, setup) = Device::wgpu_options()
@@ -81,7 +89,7 @@ async fn gpu_device() -> Result<(Device, Option<String>)> {
     let info = setup.adapter.get_info();
     let name = [info.name.trim(), info.driver.trim()].iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>().join(", ");
     let known = (device, (!name.is_empty()).then_some(name));
-    *GPU.lock().map_err(|_| Error::Device("GPU state poisoned".into()))? = Some(known.clone());
+    *gpu_slot()? = Some(known.clone());
     Ok(known)
 }
 
@@ -107,6 +115,7 @@ pub async fn init(choice: BackendChoice) -> Result<(Device, BackendInfo)> {
 pub async fn yield_now() {
     #[cfg(target_family = "wasm")]
     {
+        use wasm_bindgen::JsCast;
         let promise = js_sys::Promise::new(&mut |resolve, _| {
             let global = js_sys::global();
             let set_timeout = js_sys::Reflect::get(&global, &"setTimeout".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
@@ -122,6 +131,3 @@ pub async fn yield_now() {
         let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
     }
 }
-
-#[cfg(target_family = "wasm")]
-use wasm_bindgen::JsCast;

@@ -34,7 +34,6 @@ pub struct Prepared {
     original: RgbImage,
     picture: RgbImage,
     input: Tensor<4>,
-    framing: Framing,
     geometry: FrameGeometry,
     scores: OnceCell<Scores>,
 }
@@ -169,17 +168,12 @@ impl Session {
         &self.net
     }
 
-    /// The device the network lives on.
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
     /// Frames a decoded RGB image for the network (see [`Framing`]; `Whole` maps boxes back exactly).
     pub fn prepare(&self, image: RgbImage, framing: Framing) -> Result<Prepared> {
         let picture = imaging::frame(&image, framing);
         let input = model::input_tensor(imaging::normalize(&picture), INPUT_SIZE, INPUT_SIZE, &self.device)?;
         let geometry = FrameGeometry::new(image.width(), image.height(), framing);
-        Ok(Prepared { original: image, picture, input, framing, geometry, scores: OnceCell::new() })
+        Ok(Prepared { original: image, picture, input, geometry, scores: OnceCell::new() })
     }
 
     /// Decodes an image file (JPEG, PNG, WebP, GIF, BMP, TIFF) and prepares it.
@@ -222,8 +216,8 @@ impl Session {
         for &class in classes {
             let started = Instant::now();
             let mut frame_error = None;
-            let mut on_record = |record: &TraceRecord| match self.frame(image, class, record, options) {
-                Ok(frame) => on_frame(&frame),
+            let mut on_record = |record: &TraceRecord| match record.map.clone().map(|v| Map::new(v, INPUT_SIZE, INPUT_SIZE)).transpose() {
+                Ok(map) => on_frame(&self.frame(image, class, record, map.as_ref(), options)),
                 Err(e) => {
                     frame_error = Some(e);
                     Flow::Break(())
@@ -244,9 +238,9 @@ impl Session {
                     open_fraction: vec![1.0; NUM_GATED],
                     elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
                     backward_passes: 0,
-                    map: options.frame_map_size.map(|_| made.map.values.clone()),
+                    map: None,
                 };
-                if on_frame(&self.frame(image, class, &record, options)?).is_break() {
+                if on_frame(&self.frame(image, class, &record, Some(&made.map), options)).is_break() {
                     return Err(Error::Cancelled);
                 }
             }
@@ -256,17 +250,16 @@ impl Session {
         Ok(results)
     }
 
-    /// The frame of one trace record: its map at the requested size and that map's box.
-    fn frame(&self, image: &Prepared, class: usize, record: &TraceRecord, options: &ExplainOptions) -> Result<Frame> {
-        let (map, bbox) = match (&record.map, options.frame_map_size) {
-            (Some(values), Some((w, h))) => {
-                let map = Map::new(values.clone(), INPUT_SIZE, INPUT_SIZE)?;
-                let bbox = localize::map_to_box(&map, &options.boxes).map(|b| image.geometry.to_original(&b));
-                (Some(map.resized(w, h)), bbox)
+    /// The frame of one step: the record's numbers and, when frames carry maps, `map` (over the
+    /// network input) at the requested size with its box in original pixels.
+    fn frame(&self, image: &Prepared, class: usize, record: &TraceRecord, map: Option<&Map>, options: &ExplainOptions) -> Frame {
+        let (map, bbox) = match (map, options.frame_map_size) {
+            (Some(map), Some((w, h))) => {
+                (Some(map.resized(w, h)), localize::map_to_box(map, &options.boxes).map(|b| image.geometry.to_original(&b)))
             }
             _ => (None, None),
         };
-        Ok(Frame {
+        Frame {
             class,
             iteration: record.iteration,
             score: record.score,
@@ -275,7 +268,7 @@ impl Session {
             map,
             bbox,
             elapsed_ms: record.elapsed_ms,
-        })
+        }
     }
 
     fn explanation(
@@ -314,24 +307,9 @@ impl Prepared {
         &self.original
     }
 
-    /// The 224×224 RGB picture the network sees.
-    pub fn picture(&self) -> &RgbImage {
-        &self.picture
-    }
-
     /// The normalised `[1, 3, 224, 224]` input tensor.
     pub fn input(&self) -> &Tensor<4> {
         &self.input
-    }
-
-    /// How the image was framed.
-    pub fn framing(&self) -> Framing {
-        self.framing
-    }
-
-    /// Input pixels → original pixels.
-    pub fn geometry(&self) -> &FrameGeometry {
-        &self.geometry
     }
 
     /// The part of the original image the network sees, in original pixels.

@@ -7,7 +7,7 @@ use thinktwice::feedback::Flow;
 use thinktwice::geometry::Framing;
 use thinktwice::saliency::Method;
 use thinktwice::web::{Engine, ExplainRequest};
-use thinktwice::{BackendChoice, Error, ExplainOptions, Session};
+use thinktwice::{Backend, BackendChoice, Error, ExplainOptions, Session};
 
 /// A 320×200 picture: a bright disc on the left half on a dark ground.
 fn disc() -> image::RgbImage {
@@ -112,8 +112,10 @@ fn rgba_and_encoded_images_give_the_same_scores() {
 fn web_glue_forwards_to_the_session_natively() {
     let weights = std::fs::read(common::weights_path("f16")).unwrap();
     let mut engine = pollster::block_on(Engine::create(&weights, "cpu")).unwrap();
-    assert_eq!(engine.ready().backend, "cpu");
+    assert_eq!(engine.ready().backend, Backend::Cpu);
     assert_eq!(engine.ready().fallback_reason, None);
+    let ready = serde_json::to_value(engine.ready()).unwrap();
+    assert_eq!(ready, serde_json::json!({ "backend": "cpu", "adapter": null, "fallbackReason": null }));
     // No image yet, then a bad one: typed errors with stable codes.
     assert_eq!(pollster::block_on(engine.classify_top(5)).unwrap_err().code, "bad-input");
     assert_eq!(engine.set_image(&[1, 2, 3], 1, 1, "whole").unwrap_err().code, "bad-image");

@@ -12,7 +12,7 @@ export class EngineClient extends EventTarget {
     super();
     this.options = { backend, weights, manifest };
     this.nextId = 1;
-    this.pending = new Map(); // id → {resolve, reject, onFrame, message}
+    this.pending = new Map(); // id → {resolve, reject, onFrame, message, retryOnGpuLoss}
     this.lastImage = null;
     this.ready = null;
     this.#start(backend);
@@ -27,7 +27,7 @@ export class EngineClient extends EventTarget {
       for (const [id] of this.pending) this.#receive({ kind: Kind.ERROR, id, code: Code.CRASHED, message: event.message ?? "the engine's worker failed" });
     };
     this.backend = backend;
-    this.loading = this.#request({ kind: Kind.LOAD, weights: this.options.weights, manifest: this.options.manifest, backend })
+    this.loading = this.#send({ kind: Kind.LOAD, weights: this.options.weights, manifest: this.options.manifest, backend }).promise
       .then((info) => {
         this.ready = info;
         this.dispatchEvent(new CustomEvent("ready", { detail: info }));
@@ -45,7 +45,8 @@ export class EngineClient extends EventTarget {
   async classify(image, top = 5) {
     await this.loading;
     const bytes = image instanceof ArrayBuffer ? image : await new Response(image).arrayBuffer();
-    const value = await this.#request({ kind: Kind.CLASSIFY, image: bytes.slice(0), top }, [], true);
+    // Posted without transfer (the browser copies it), so the bytes stay here for a GPU-loss retry.
+    const value = await this.#send({ kind: Kind.CLASSIFY, image: bytes, top }, { retryOnGpuLoss: true }).promise;
     this.lastImage = bytes;
     return value;
   }
@@ -56,8 +57,7 @@ export class EngineClient extends EventTarget {
   async explain(request, onFrame = () => {}) {
     this.abort(this.lastExplain, "superseded by a newer explain");
     await this.loading;
-    const id = this.nextId;
-    const promise = this.#request({ kind: Kind.EXPLAIN, ...request }, [], true, onFrame);
+    const { id, promise } = this.#send({ kind: Kind.EXPLAIN, ...request }, { retryOnGpuLoss: true, onFrame });
     this.lastExplain = id;
     return promise;
   }
@@ -71,12 +71,14 @@ export class EngineClient extends EventTarget {
     entry.reject(new EngineError(Code.CANCELLED, why));
   }
 
-  #request(message, transfer = [], retryOnGpuLoss = false, onFrame = null) {
+  // Posts `message` with a fresh id; returns the id and a promise of its result.
+  #send(message, { retryOnGpuLoss = false, onFrame = null } = {}) {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    const promise = new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onFrame, message, retryOnGpuLoss });
-      this.worker.postMessage({ ...message, id }, transfer);
+      this.worker.postMessage({ ...message, id });
     });
+    return { id, promise };
   }
 
   #receive(data) {
@@ -115,10 +117,9 @@ export class EngineClient extends EventTarget {
     try {
       await this.loading;
       if (this.lastImage && entry.message.kind === Kind.EXPLAIN) {
-        await this.#request({ kind: Kind.CLASSIFY, image: this.lastImage.slice(0), top: 5 });
+        await this.#send({ kind: Kind.CLASSIFY, image: this.lastImage, top: 5 }).promise;
       }
-      const message = entry.message.kind === Kind.CLASSIFY ? { ...entry.message, image: entry.message.image.slice?.(0) ?? entry.message.image } : entry.message;
-      entry.resolve(await this.#request(message, [], false, entry.onFrame));
+      entry.resolve(await this.#send(entry.message, { onFrame: entry.onFrame }).promise);
     } catch (error) {
       entry.reject(error);
     }

@@ -9,27 +9,26 @@ const CACHE = "thinktwice-weights-v1";
 let engine = null;
 let backend = null;
 let pixels = null; // the last classified image, as {data, width, height}
-let running = null; // {id, aborted} of the explain in progress
-const superseded = new Set(); // explain ids replaced before they started
+// Only the newest explain may run, and only until it is aborted: an older one (running or
+// still queued) has been superseded.
+let latestExplain = null;
+let latestAborted = false;
+const wanted = (id) => id === latestExplain && !latestAborted;
 let queue = Promise.resolve();
 
 const post = (message, transfer = []) => self.postMessage(message, transfer);
 
 self.onmessage = ({ data: message }) => {
   if (message.kind === Kind.ABORT) {
-    if (running?.id === message.id) running.aborted = true;
-    superseded.add(message.id);
+    if (message.id === latestExplain) latestAborted = true;
     return;
   }
   if (message.kind === Kind.EXPLAIN) {
-    // A new explain supersedes the running one and any still waiting.
-    if (running) running.aborted = true;
-    for (const id of pendingExplains) superseded.add(id);
-    pendingExplains.add(message.id);
+    latestExplain = message.id;
+    latestAborted = false;
   }
   queue = queue.then(() => serve(message));
 };
-const pendingExplains = new Set();
 
 async function serve(message) {
   const { id } = message;
@@ -46,8 +45,6 @@ async function serve(message) {
     }
   } catch (error) {
     reportError(id, error);
-  } finally {
-    pendingExplains.delete(id);
   }
 }
 
@@ -171,20 +168,14 @@ async function classify({ id, image, top = 5 }) {
 
 async function explain({ id, ...request }) {
   const core = requireEngine();
-  if (superseded.delete(id)) throw new EngineError(Code.CANCELLED, "superseded by a newer request");
+  if (!wanted(id)) throw new EngineError(Code.CANCELLED, "aborted or superseded before it started");
   if (!pixels) throw new EngineError("bad-input", "classify an image before explaining it");
   core.prepareRgba(pixels.data, pixels.width, pixels.height, "whole");
-  const run = { id, aborted: false };
-  running = run;
-  try {
-    const results = await core.explain(request, (frame) => {
-      if (run.aborted) return false;
-      post({ kind: Kind.FRAME, id, frame }, frame.map ? [frame.map.buffer] : []);
-      return true;
-    });
-    if (run.aborted) throw new EngineError(Code.CANCELLED, "aborted");
-    post({ kind: Kind.RESULT, id, value: results }, results.map((r) => r.map.buffer));
-  } finally {
-    if (running === run) running = null;
-  }
+  const results = await core.explain(request, (frame) => {
+    if (!wanted(id)) return false; // the core then ends the run as cancelled
+    post({ kind: Kind.FRAME, id, frame }, frame.map ? [frame.map.buffer] : []);
+    return true;
+  });
+  if (!wanted(id)) throw new EngineError(Code.CANCELLED, "aborted or superseded");
+  post({ kind: Kind.RESULT, id, value: results }, results.map((r) => r.map.buffer));
 }

@@ -304,7 +304,7 @@ fn evaluate_image(
             let map = explained.remove(0).map;
             let truth: Vec<BBox> = object.boxes.iter().map(to_map).collect();
             let smoothed = map.smoothed(boxes.sigma);
-            let found = localize::map_to_box(&map, boxes);
+            let found = localize::box_of_smoothed(&smoothed, boxes.threshold);
             let iou = metrics::best_iou(found.as_ref(), &truth);
             t.objects += 1;
             for (i, level) in [0.3, 0.5, 0.7].iter().enumerate() {

@@ -2,7 +2,7 @@
 //! map's pixels): box IoU, pointing game, box accuracy over thresholds (Choe et al., CVPR 2020),
 //! and the share of map energy inside an object's own box.
 
-use super::largest_component_box;
+use super::box_of_smoothed;
 use crate::geometry::BBox;
 use crate::map::Map;
 
@@ -25,14 +25,7 @@ pub fn pointing_hit(map: &Map, truth: &[BBox], tolerance: f32) -> bool {
 /// Best IoU with `truth` of the largest-component box at each of [`THRESHOLDS`], on a map already
 /// smoothed as for [`super::map_to_box`].
 pub fn iou_per_threshold(smoothed: &Map, truth: &[BBox]) -> [f32; 20] {
-    let max = smoothed.max();
-    THRESHOLDS.map(|t| {
-        if max <= 0.0 {
-            return 0.0;
-        }
-        let b = largest_component_box(&smoothed.above(t * max), smoothed.width, smoothed.height);
-        best_iou(b.as_ref(), truth)
-    })
+    THRESHOLDS.map(|t| best_iou(box_of_smoothed(smoothed, t).as_ref(), truth))
 }
 
 /// Of the map's mass inside any of the boxes, the share inside `own` (the object's own boxes).

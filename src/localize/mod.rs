@@ -42,12 +42,17 @@ impl BoxOptions {
 /// Smooth, threshold at `threshold × max`, and box the largest 8-connected component.
 /// `None` for an all-zero map.
 pub fn map_to_box(map: &Map, options: &BoxOptions) -> Option<BBox> {
-    let smooth = map.smoothed(options.sigma);
-    let max = smooth.max();
+    box_of_smoothed(&map.smoothed(options.sigma), options.threshold)
+}
+
+/// The box of a map already smoothed: threshold at `threshold × max`, box the largest
+/// 8-connected component. `None` for an all-zero map.
+pub fn box_of_smoothed(smoothed: &Map, threshold: f32) -> Option<BBox> {
+    let max = smoothed.max();
     if max <= 0.0 {
         return None;
     }
-    largest_component_box(&smooth.above(options.threshold * max), map.width, map.height)
+    largest_component_box(&smoothed.above(threshold * max), smoothed.width, smoothed.height)
 }
 
 /// Bounding box of the largest 8-connected component of `mask`.

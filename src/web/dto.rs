@@ -3,31 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::BackendInfo;
 use crate::feedback::TraceRecord;
 use crate::geometry::{BBox, Framing};
 use crate::localize::grabcut::GrabCutOptions;
 use crate::saliency::Method;
 use crate::session::{ExplainOptions, Explanation, Frame, Prediction};
 use crate::web::WebError;
-
-/// What `load` reports: the backend in use (`gpu` or `cpu`), the adapter, why it fell back.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Ready {
-    /// `gpu` or `cpu`.
-    pub backend: &'static str,
-    /// GPU adapter name, if known.
-    pub adapter: Option<String>,
-    /// Why the CPU is used although the GPU was wanted.
-    pub fallback_reason: Option<String>,
-}
-
-impl From<&BackendInfo> for Ready {
-    fn from(info: &BackendInfo) -> Self {
-        Self { backend: info.backend.name(), adapter: info.adapter.clone(), fallback_reason: info.fallback_reason.clone() }
-    }
-}
 
 /// A prepared image: its original size and how it was framed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -89,20 +70,20 @@ impl ExplainRequest {
 /// A frame as the page gets it (its map travels beside it).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FrameInfo {
+pub struct FrameInfo<'a> {
     /// The frame.
     #[serde(flatten)]
-    pub frame: Frame,
+    pub frame: &'a Frame,
     /// Map width and height (0 when the frame has no map).
     pub map_width: usize,
     /// Map height.
     pub map_height: usize,
 }
 
-impl From<&Frame> for FrameInfo {
-    fn from(frame: &Frame) -> Self {
+impl<'a> From<&'a Frame> for FrameInfo<'a> {
+    fn from(frame: &'a Frame) -> Self {
         let (map_width, map_height) = frame.map.as_ref().map_or((0, 0), |m| (m.width, m.height));
-        Self { frame: frame.clone(), map_width, map_height }
+        Self { frame, map_width, map_height }
     }
 }
 

@@ -7,12 +7,12 @@ mod error;
 #[cfg(target_family = "wasm")]
 use wasm_bindgen::prelude::*;
 
-use crate::backend::BackendChoice;
+use crate::backend::{BackendChoice, BackendInfo};
 use crate::feedback::Flow;
 use crate::map::Map;
 use crate::model::labels;
 use crate::session::{Prepared, Session};
-pub use dto::{Classification, ExplainRequest, ExplanationInfo, FrameInfo, ImageInfo, Ready, TraceStep};
+pub use dto::{Classification, ExplainRequest, ExplanationInfo, FrameInfo, ImageInfo, TraceStep};
 pub use error::WebError;
 
 /// Installs the panic hook so that a Rust panic shows in the console with its message.
@@ -45,8 +45,8 @@ impl Engine {
     }
 
     /// The backend in use, its adapter, and why it fell back.
-    pub fn ready(&self) -> Ready {
-        Ready::from(self.session.backend())
+    pub fn ready(&self) -> &BackendInfo {
+        self.session.backend()
     }
 
     /// Prepares RGBA pixels (`whole` or `center-crop` framing) as the image of the next calls.
@@ -73,7 +73,7 @@ impl Engine {
     pub async fn explain_with(
         &self,
         request: &ExplainRequest,
-        on_frame: &mut dyn FnMut(FrameInfo, Option<&Map>) -> bool,
+        on_frame: &mut dyn FnMut(FrameInfo<'_>, Option<&Map>) -> bool,
     ) -> Result<Vec<(ExplanationInfo, Map)>, WebError> {
         let options = request.options()?;
         if request.classes.is_empty() {
@@ -114,7 +114,7 @@ impl Engine {
     /// `{backend, adapter, fallbackReason}`.
     #[wasm_bindgen(getter)]
     pub fn info(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.ready())
+        to_js(self.ready())
     }
 
     /// Prepares RGBA pixels: `prepareRgba(pixels, width, height, "whole")` → `{width, height, framing}`.
