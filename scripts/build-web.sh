@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Builds the browser app: the library for wasm32, then wasm-bindgen's JS glue into pkg/.
+# Builds the browser app: the library for wasm32 (profile `web`: LTO, SIMD), wasm-bindgen's JS glue
+# into pkg/, then binaryen's wasm-opt (the npm package, pinned in package.json: Debian's binaryen
+# 108 breaks wasm-bindgen output). WEB_OUT, WASM_OPT_LEVEL and CARGO_PROFILE_WEB_OPT_LEVEL let
+# scripts/wasm-profiles.sh build the variants it compares.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
@@ -7,7 +10,17 @@ if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$version" ]; th
   echo "build-web: installing wasm-bindgen-cli $version (the version in Cargo.lock)"
   cargo install -q wasm-bindgen-cli --version "$version"
 fi
-cargo build --release --lib --target wasm32-unknown-unknown
+[ -x node_modules/binaryen/bin/wasm-opt ] || npm ci --no-audit --no-fund --silent
+out="${WEB_OUT:-pkg}"
+cargo build --profile web --lib --target wasm32-unknown-unknown
 target="${CARGO_TARGET_DIR:-target}"
-wasm-bindgen --target web --remove-name-section --out-dir pkg --out-name thinktwice "$target/wasm32-unknown-unknown/release/thinktwice.wasm"
-echo "build-web: pkg/thinktwice_bg.wasm ($(stat -c %s pkg/thinktwice_bg.wasm) bytes)"
+wasm-bindgen --target web --remove-name-section --out-dir "$out" --out-name thinktwice \
+  "$target/wasm32-unknown-unknown/web/thinktwice.wasm"
+# The features Rust 1.95's wasm32 target emits by default, plus SIMD (.cargo/config.toml).
+features=(--enable-bulk-memory --enable-bulk-memory-opt --enable-reference-types --enable-nontrapping-float-to-int
+  --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-call-indirect-overlong --enable-simd)
+wasm="$out/thinktwice_bg.wasm"
+before=$(stat -c %s "$wasm")
+node node_modules/binaryen/bin/wasm-opt "${features[@]}" "-O${WASM_OPT_LEVEL:-3}" "$wasm" -o "$wasm.opt"
+mv "$wasm.opt" "$wasm"
+echo "build-web: $wasm: $before bytes from wasm-bindgen, $(stat -c %s "$wasm") after wasm-opt -O${WASM_OPT_LEVEL:-3}, $(gzip -9c "$wasm" | wc -c) gzipped"

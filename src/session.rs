@@ -254,9 +254,7 @@ impl Session {
     /// network input) at the requested size with its box in original pixels.
     fn frame(&self, image: &Prepared, class: usize, record: &TraceRecord, map: Option<&Map>, options: &ExplainOptions) -> Frame {
         let (map, bbox) = match (map, options.frame_map_size) {
-            (Some(map), Some((w, h))) => {
-                (Some(map.resized(w, h)), localize::map_to_box(map, &options.boxes).map(|b| image.geometry.to_original(&b)))
-            }
+            (Some(map), Some((w, h))) => (Some(map.resized(w, h)), image.box_of(map, &options.boxes)),
             _ => (None, None),
         };
         Frame {
@@ -315,5 +313,12 @@ impl Prepared {
     /// The part of the original image the network sees, in original pixels.
     pub fn region(&self) -> BBox {
         self.geometry.region()
+    }
+
+    /// The box of a map over the network input (any size), in original pixels: how a page redraws
+    /// a box at another threshold without running the method again.
+    pub fn box_of(&self, map: &Map, options: &BoxOptions) -> Option<BBox> {
+        let map = if (map.width, map.height) == (INPUT_SIZE, INPUT_SIZE) { map.clone() } else { map.resized(INPUT_SIZE, INPUT_SIZE) };
+        localize::map_to_box(&map, options).map(|b| self.geometry.to_original(&b))
     }
 }

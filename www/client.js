@@ -1,6 +1,7 @@
 // The page's side of the engine: promises for results, events for progress and frames. Owns the
 // worker; when the GPU is lost (the wasm instance traps), it restarts the worker on the CPU,
-// repeats the request, and says so with a "fallback" event.
+// repeats the request, and says so with a "fallback" event. Events: progress, ready, frame,
+// fallback, stats ({memoryBytes} of the wasm instance after each result).
 import { Code, EngineError, Kind } from "./protocol.js";
 
 const HERE = new URL(".", import.meta.url);
@@ -62,6 +63,12 @@ export class EngineClient extends EventTarget {
     return promise;
   }
 
+  // The box of a side × side map over the last explained image at `threshold`, in its pixels.
+  async boxOf(map, side, threshold, sigma = 4) {
+    await this.loading;
+    return this.#send({ kind: Kind.BOX, map, side, threshold, sigma }).promise;
+  }
+
   // Stops the explain with this id (default: the latest) between two iterations.
   abort(id = this.lastExplain, why = "aborted") {
     const entry = this.pending.get(id);
@@ -95,7 +102,13 @@ export class EngineClient extends EventTarget {
       case Kind.READY:
       case Kind.RESULT:
         this.pending.delete(data.id);
-        entry.resolve(data.kind === Kind.READY ? { backend: data.backend, adapter: data.adapter, fallbackReason: data.fallbackReason } : data.value);
+        if (data.memoryBytes) {
+          this.memoryBytes = data.memoryBytes;
+          this.dispatchEvent(new CustomEvent("stats", { detail: { memoryBytes: data.memoryBytes } }));
+        }
+        entry.resolve(data.kind === Kind.READY
+          ? { backend: data.backend, adapter: data.adapter, fallbackReason: data.fallbackReason, classes: data.classes, methods: data.methods, layers: data.layers }
+          : data.value);
         return;
       case Kind.ERROR:
         this.pending.delete(data.id);

@@ -1,14 +1,16 @@
 // The engine's worker: owns the wasm core and the weights; decodes images with the browser's own
 // decoder; runs one request at a time; streams every feedback iteration as a frame. The page never
 // runs the model. See protocol.js for the messages.
-import init, { Engine } from "../pkg/thinktwice.js";
-import { Code, EngineError, Kind, MAX_SIDE } from "./protocol.js";
+import init, { Engine, classSynonyms, gatedLayers, memoryBytes, methodNames } from "../pkg/thinktwice.js";
+import { imageSize } from "./imagesize.js";
+import { Code, EngineError, Kind, MAX_PIXELS, MAX_SIDE } from "./protocol.js";
 
 const CACHE = "thinktwice-weights-v1";
 
 let engine = null;
 let backend = null;
 let pixels = null; // the last classified image, as {data, width, height}
+let framing = null; // how the engine holds `pixels` now: "center-crop" (classify) or "whole" (explain)
 // Only the newest explain may run, and only until it is aborted: an older one (running or
 // still queued) has been superseded.
 let latestExplain = null;
@@ -17,6 +19,7 @@ const wanted = (id) => id === latestExplain && !latestAborted;
 let queue = Promise.resolve();
 
 const post = (message, transfer = []) => self.postMessage(message, transfer);
+const postResult = (id, value, transfer = []) => post({ kind: Kind.RESULT, id, value, memoryBytes: memoryBytes() }, transfer);
 
 self.onmessage = ({ data: message }) => {
   if (message.kind === Kind.ABORT) {
@@ -40,6 +43,9 @@ async function serve(message) {
         return await classify(message);
       case Kind.EXPLAIN:
         return await explain(message);
+      case Kind.BOX:
+        prepare("whole");
+        return postResult(id, inFile(engine.boxOf(message.map, message.side, message.threshold, message.sigma ?? 4)));
       default:
         throw new EngineError("bad-input", `unknown message kind ${message.kind}`);
     }
@@ -62,12 +68,15 @@ function reportError(id, error) {
 }
 
 async function load({ id, weights, manifest, backend: wanted }) {
-  if (engine) return engine.info; // one engine per worker: a second init of the GPU device errors
+  if (engine) return info(); // one engine per worker: a second init of the GPU device errors
   const [bytes] = await Promise.all([fetchWeights(id, weights, manifest), init()]);
   engine = await Engine.load(bytes, wanted ?? "auto");
   backend = engine.info.backend;
-  return engine.info;
+  return info();
 }
+
+// What the page learns once: the backend, the class names, the methods and the gated layers.
+const info = () => ({ ...engine.info, classes: classSynonyms(), methods: methodNames(), layers: gatedLayers() });
 
 // The weight file, from the Cache API when it is there (offline after the first visit), checked
 // against the manifest's size and SHA-256 either way: a damaged file is an error, never a model.
@@ -129,53 +138,88 @@ function requireEngine() {
   return engine;
 }
 
-// The browser decodes (EXIF orientation honoured); images larger than MAX_SIDE are downscaled.
+// The browser decodes (EXIF orientation honoured). The header's size decides first: a bomb is
+// refused unread, and a photo larger than MAX_SIDE is downscaled by the decoder itself.
 async function decode(buffer) {
+  const header = imageSize(buffer);
+  if (header && (header.width === 0 || header.height === 0)) throw new EngineError(Code.BAD_IMAGE, `cannot read image: the ${header.type} header says ${header.width}×${header.height}`);
+  if (header && header.width * header.height > MAX_PIXELS) {
+    throw new EngineError(Code.BAD_IMAGE, `image too large: ${header.width}×${header.height} pixels (the limit is ${MAX_PIXELS / 1e6 | 0} megapixels)`);
+  }
   const blob = new Blob([buffer]);
   const options = { imageOrientation: "from-image", premultiplyAlpha: "none", colorSpaceConversion: "default" };
+  const fit = (w, h) => {
+    const scale = Math.min(1, MAX_SIDE / Math.max(w, h));
+    return { width: Math.max(1, Math.round(w * scale)), height: Math.max(1, Math.round(h * scale)), scaled: scale < 1 };
+  };
+  // Only the width: the height follows with the aspect ratio, after EXIF rotation too.
+  const bitmapOf = (size) => createImageBitmap(blob, size ? { ...options, resizeWidth: size.width, resizeQuality: "high" } : options);
   let bitmap;
   try {
-    bitmap = await createImageBitmap(blob, options);
+    const target = header && fit(header.width, header.height);
+    bitmap = await bitmapOf(target?.scaled ? target : null);
+    if (Math.max(bitmap.width, bitmap.height) > MAX_SIDE) {
+      // A format whose header we do not read, or an EXIF rotation that swapped the sides.
+      const size = fit(bitmap.width, bitmap.height);
+      bitmap.close();
+      bitmap = await bitmapOf(size);
+    }
   } catch {
     throw new EngineError(Code.BAD_IMAGE, "cannot read image: the browser could not decode it (JPEG, PNG, WebP, GIF, BMP or AVIF)");
   }
-  let { width, height } = bitmap;
-  const scale = Math.min(1, MAX_SIDE / Math.max(width, height));
-  if (scale < 1) {
-    bitmap.close();
-    width = Math.max(1, Math.round(width * scale));
-    height = Math.max(1, Math.round(height * scale));
-    bitmap = await createImageBitmap(blob, { ...options, resizeWidth: width, resizeHeight: height, resizeQuality: "high" });
-  }
+  const { width, height } = bitmap;
   const canvas = new OffscreenCanvas(width, height);
   const context = canvas.getContext("2d", { willReadFrequently: true });
   context.drawImage(bitmap, 0, 0);
   bitmap.close();
   const image = context.getImageData(0, 0, width, height);
-  return { data: new Uint8Array(image.data.buffer), width, height };
+  // Boxes go back to the file's own pixels: the decoded image may be smaller than the file.
+  const scale = header ? Math.max(header.width, header.height) / Math.max(width, height) : 1;
+  return { data: new Uint8Array(image.data.buffer), width, height, scale };
+}
+
+// A box in the decoded image's pixels → in the file's pixels.
+const inFile = (box) => box && pixels.scale !== 1
+  ? { x0: box.x0 * pixels.scale, y0: box.y0 * pixels.scale, x1: box.x1 * pixels.scale, y1: box.y1 * pixels.scale }
+  : box;
+
+// Classification sees the centre crop (as the model was trained); explanations see the whole
+// image, so that boxes map back to every pixel of it.
+function prepare(wanted) {
+  const core = requireEngine();
+  if (!pixels) throw new EngineError("bad-input", "classify an image first");
+  if (framing !== wanted) core.prepareRgba(pixels.data, pixels.width, pixels.height, wanted);
+  framing = wanted;
 }
 
 async function classify({ id, image, top = 5 }) {
   const core = requireEngine();
   const decoded = await decode(image);
-  core.prepareRgba(decoded.data, decoded.width, decoded.height, "center-crop");
   pixels = decoded;
+  framing = null;
+  prepare("center-crop");
   const value = await core.classify(top);
-  value.width = decoded.width;
-  value.height = decoded.height;
-  post({ kind: Kind.RESULT, id, value }, [value.probabilities.buffer]);
+  value.width = Math.round(decoded.width * decoded.scale);
+  value.height = Math.round(decoded.height * decoded.scale);
+  postResult(id, value, [value.probabilities.buffer]);
 }
 
 async function explain({ id, ...request }) {
   const core = requireEngine();
   if (!wanted(id)) throw new EngineError(Code.CANCELLED, "aborted or superseded before it started");
-  if (!pixels) throw new EngineError("bad-input", "classify an image before explaining it");
-  core.prepareRgba(pixels.data, pixels.width, pixels.height, "whole");
+  prepare("whole");
+  // Classes as indices, or as a spec of names and indices ("tabby, 282", "top3").
+  if (typeof request.classes === "string") request.classes = Array.from(await core.parseClasses(request.classes));
   const results = await core.explain(request, (frame) => {
     if (!wanted(id)) return false; // the core then ends the run as cancelled
+    frame.box = inFile(frame.box);
     post({ kind: Kind.FRAME, id, frame }, frame.map ? [frame.map.buffer] : []);
     return true;
   });
   if (!wanted(id)) throw new EngineError(Code.CANCELLED, "aborted or superseded");
-  post({ kind: Kind.RESULT, id, value: results }, results.map((r) => r.map.buffer));
+  for (const r of results) {
+    r.box = inFile(r.box);
+    r.peak = r.peak.map((v) => v * pixels.scale);
+  }
+  postResult(id, results, results.map((r) => r.map.buffer));
 }

@@ -22,12 +22,27 @@ pub struct ImageInfo {
     pub framing: &'static str,
 }
 
+/// A gated layer as the page labels its bar.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerInfo {
+    /// `stem`, `b1.expand`, `b1.dw`, …, `head`.
+    pub name: String,
+    /// Gates per position (the activation's channels).
+    pub channels: usize,
+    /// Activation height for a 224×224 input.
+    pub height: usize,
+    /// Activation width for a 224×224 input.
+    pub width: usize,
+}
+
 /// The top classes (the full probability vector travels beside it).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Classification {
     /// Most probable classes, best first.
     pub top: Vec<Prediction>,
+    /// Milliseconds the forward pass and its read-back took (0 when the scores were remembered).
+    pub elapsed_ms: f64,
 }
 
 /// An explain request from the page.

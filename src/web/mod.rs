@@ -8,11 +8,14 @@ mod error;
 use wasm_bindgen::prelude::*;
 
 use crate::backend::{BackendChoice, BackendInfo};
+use crate::geometry::BBox;
 use crate::feedback::Flow;
 use crate::map::Map;
+use crate::localize::BoxOptions;
 use crate::model::labels;
+use crate::saliency::Method;
 use crate::session::{Prepared, Session};
-pub use dto::{Classification, ExplainRequest, ExplanationInfo, FrameInfo, ImageInfo, TraceStep};
+pub use dto::{Classification, ExplainRequest, ExplanationInfo, FrameInfo, ImageInfo, LayerInfo, TraceStep};
 pub use error::WebError;
 
 /// Installs the panic hook so that a Rust panic shows in the console with its message.
@@ -26,6 +29,41 @@ pub fn start() {
 #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = classNames))]
 pub fn class_names() -> Vec<String> {
     (0..crate::model::NUM_CLASSES).map(|i| labels::class_name(i).to_string()).collect()
+}
+
+/// Every class's WordNet synonyms, `", "`-separated, in the model's order (for class search).
+#[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = classSynonyms))]
+pub fn class_synonyms() -> Vec<String> {
+    (0..crate::model::NUM_CLASSES).map(|i| labels::class_synonyms(i).join(", ")).collect()
+}
+
+/// The method names `explain` takes, default (`feedback`) first.
+#[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = methodNames))]
+pub fn method_names() -> Vec<String> {
+    std::iter::once("feedback").chain(Method::ALL.iter().map(|m| m.name())).map(String::from).collect()
+}
+
+/// The 33 gated layers, input to output: `{name, channels, height, width}` (`stem`, `b1.expand`, …, `head`).
+pub fn gated_layers() -> Vec<dto::LayerInfo> {
+    crate::model::gated_layers()
+        .into_iter()
+        .map(|l| dto::LayerInfo { name: l.name, channels: l.shape[0], height: l.shape[1], width: l.shape[2] })
+        .collect()
+}
+
+/// `gatedLayers()` → `[{name, channels, height, width}]`, input to output.
+#[cfg(target_family = "wasm")]
+#[wasm_bindgen(js_name = gatedLayers)]
+pub fn gated_layers_js() -> Result<JsValue, JsValue> {
+    to_js(&gated_layers())
+}
+
+/// Bytes of wasm linear memory in use (it only grows: the high-water mark of every run so far).
+#[cfg(target_family = "wasm")]
+#[wasm_bindgen(js_name = memoryBytes)]
+pub fn memory_bytes() -> f64 {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64
 }
 
 /// The engine behind the page: one session and the image it works on.
@@ -62,10 +100,26 @@ impl Engine {
         self.image.as_ref().ok_or_else(|| WebError::new("bad-input", "no image prepared yet"))
     }
 
+    /// Classes from a spec: `top3`, or indices and names, comma-separated (`"tabby, 282"`).
+    pub async fn classes_of(&self, spec: &str) -> Result<Vec<usize>, WebError> {
+        let scores = self.session.classify(self.image()?).await?;
+        Ok(labels::parse_class_list(spec, &scores.probabilities)?)
+    }
+
+    /// The box of a `side × side` map over the network input at `threshold` (fraction of the
+    /// smoothed maximum), in original pixels of the prepared image; `None` for an empty map.
+    pub fn box_for(&self, map: &[f32], side: usize, threshold: f32, sigma: f32) -> Result<Option<BBox>, WebError> {
+        let map = Map::new(map.to_vec(), side, side)?;
+        let options = BoxOptions { threshold: threshold.clamp(0.0, 1.0), sigma: sigma.clamp(0.0, 32.0) };
+        Ok(self.image()?.box_of(&map, &options))
+    }
+
     /// The `top` most probable classes and all 1000 probabilities.
     pub async fn classify_top(&self, top: usize) -> Result<(Classification, Vec<f32>), WebError> {
+        let start = web_time::Instant::now();
         let scores = self.session.classify(self.image()?).await?;
-        Ok((Classification { top: scores.top(top.clamp(1, crate::model::NUM_CLASSES)) }, scores.probabilities))
+        let elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
+        Ok((Classification { top: scores.top(top.clamp(1, crate::model::NUM_CLASSES)), elapsed_ms }, scores.probabilities))
     }
 
     /// Explains the request's classes; `on_frame` gets each frame with its map and returns
@@ -123,7 +177,19 @@ impl Engine {
         to_js(&self.set_image(rgba, width, height, &framing)?)
     }
 
-    /// `{top: [{index, name, probability}], probabilities: Float32Array}`.
+    /// Class indices from `"top3"` or `"tabby, 282"` (names, synonyms or indices) for the prepared image.
+    #[wasm_bindgen(js_name = parseClasses)]
+    pub async fn parse_classes(&self, spec: String) -> Result<Vec<u32>, JsValue> {
+        Ok(self.classes_of(&spec).await?.into_iter().map(|c| c as u32).collect())
+    }
+
+    /// `boxOf(map, side, threshold, sigma)` → `{x0, y0, x1, y1}` in original pixels, or `null`.
+    #[wasm_bindgen(js_name = boxOf)]
+    pub fn box_of(&self, map: &[f32], side: usize, threshold: f32, sigma: f32) -> Result<JsValue, JsValue> {
+        to_js(&self.box_for(map, side, threshold, sigma)?)
+    }
+
+    /// `{top: [{index, name, probability}], probabilities: Float32Array, elapsedMs}`.
     pub async fn classify(&self, top: usize) -> Result<JsValue, JsValue> {
         let (classification, probabilities) = self.classify_top(top).await?;
         let object = to_js(&classification)?;

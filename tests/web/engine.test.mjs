@@ -3,9 +3,7 @@
 // on WebGPU (SwiftShader here), abort, supersede, a bad file, damaged weights, a destroyed GPU.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { join } from "node:path";
-import { ROOT, launch, serve } from "./harness.mjs";
+import { cliTop5, launch, serve } from "./harness.mjs";
 
 // Served under /lossy/: the same site, with a worker that keeps the GPU devices it is given and
 // destroys them on request (the way a driver reset or a lost GPU looks to a page).
@@ -64,13 +62,6 @@ const inPage = (page, backend, body, arg) =>
       engine.terminate();
     }
   }, { backend, body: body.toString(), arg });
-
-function cliTop5() {
-  const target = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
-  const out = execFileSync(join(target, "release/thinktwice"), ["classify", join(ROOT, "pkg/samples/chelsea.png"),
-    "--weights", join(ROOT, "pkg/efficientnet-lite0.f16.safetensors")], { encoding: "utf8" });
-  return out.split("\n").slice(1, 6).map((l) => Number(l.trim().split(/\s+/)[0]));
-}
 
 const EXPLAIN = { method: "feedback-soft", mapSize: 56, iterations: 4 };
 

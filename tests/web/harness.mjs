@@ -1,5 +1,6 @@
 // What the browser tests share: a static server for the site (the way any web server would serve
 // it) and Debian's chromium through playwright-core, with WebGPU enabled (SwiftShader headless).
+import { execFileSync } from "node:child_process";
 import http from "node:http";
 import { readFile } from "node:fs/promises";
 import { extname, join, normalize } from "node:path";
@@ -40,3 +41,18 @@ export function launch() {
       "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
   });
 }
+
+// The CLI the browser is compared with, on the same f16 weights the page loads.
+export function cli(...args) {
+  const target = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
+  return execFileSync(join(target, "release/thinktwice"), [...args, "--weights", join(ROOT, "pkg/efficientnet-lite0.f16.safetensors")],
+    { encoding: "utf8", cwd: ROOT });
+}
+
+// `thinktwice classify`'s top-5 class indices for a file under pkg/samples.
+export function cliTop5(sample = "chelsea.png") {
+  return cli("classify", join(ROOT, "pkg/samples", sample)).split("\n").slice(1, 6).map((l) => Number(l.trim().split(/\s+/)[0]));
+}
+
+// Where tests leave screenshots for a person to look at.
+export const SHOTS = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, "target"), "screenshots");

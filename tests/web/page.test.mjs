@@ -1,16 +1,22 @@
-// The page in a real browser (Debian's chromium through playwright-core): the sample is classified,
-// bad files give a clear message, WebGPU works where the browser has it, and no image leaves the page.
+// The page in a real browser (Debian's chromium through playwright-core), found by its accessible
+// names: the sample is classified as the CLI classifies it and explained at once; a photo given
+// through the file input and one dropped on the page; a class found with the search box explained
+// with feedback, frames animating, and the downloaded JSON's box equal to `thinktwice localize`'s;
+// side by side; a bad file; WebGPU where the browser has it; the <think-twice> widget page; no
+// request leaves the page's origin. Screenshots of each state go to target/screenshots/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, launch, serve } from "./harness.mjs";
+import { ROOT, SHOTS, cli, cliTop5, launch, serve } from "./harness.mjs";
 
 let server, base, browser;
 
 before(async () => {
   ({ server, base } = await serve());
   browser = await launch();
+  mkdirSync(SHOTS, { recursive: true });
 });
 
 after(async () => {
@@ -18,55 +24,171 @@ after(async () => {
   server?.close();
 });
 
-async function open(query) {
-  const page = await browser.newPage();
+const sample = (name) => readFileSync(join(ROOT, "pkg/samples", name));
+const settled = (page, timeout = 600_000) =>
+  page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, { timeout, polling: 100 });
+
+async function open(path, { width = 1280, height = 900 } = {}) {
+  const page = await browser.newPage({ viewport: { width, height } });
   const requests = [];
-  page.on("request", (r) => requests.push(r));
   const errors = [];
+  page.on("request", (r) => requests.push(r));
   page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(base + "index.html" + query);
-  await page.waitForFunction(() => document.body.dataset.ready === "true" || document.querySelector("#status.error"), null, { timeout: 300_000 });
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  await page.goto(base + path);
   return { page, requests, errors };
 }
 
-const topClass = (page) => page.$eval("#predictions li", (li) => Number(li.dataset.index));
+const topClasses = (page) =>
+  page.getByRole("list", { name: "Top classes" }).getByRole("button").evaluateAll((bs) => bs.map((b) => Number(b.dataset.index)));
 
-test("classifies the preloaded sample on the CPU and handles bad files", { timeout: 600_000 }, async () => {
-  const { page, requests, errors } = await open("?backend=cpu");
-  assert.match(await page.textContent("#status"), /Done on cpu/);
-  const cat = await topClass(page);
-  assert.ok(cat >= 281 && cat <= 285, `top-1 ${cat} is not a cat`);
-  assert.equal(await page.$$eval("#predictions li", (l) => l.length), 5);
-
-  await page.setInputFiles("#file", { name: "broken.jpg", mimeType: "image/jpeg", buffer: Buffer.from("not an image") });
-  await page.waitForSelector("#status.error");
-  assert.match(await page.textContent("#status"), /Cannot classify broken\.jpg: cannot read image/);
-
-  const coffee = await readFile(join(ROOT, "pkg/samples/coffee.png"));
-  await page.setInputFiles("#file", { name: "coffee.png", mimeType: "image/png", buffer: coffee });
-  await page.waitForFunction(() => /Done/.test(document.querySelector("#status").textContent));
-  assert.equal(await topClass(page), 967);
-
-  assert.deepEqual(errors, []);
+function onlyOwnOrigin(requests) {
   for (const r of requests) {
-    assert.ok(r.url().startsWith(base) || r.url().startsWith("blob:"), `request to ${r.url()}`);
+    assert.ok(r.url().startsWith(base) || r.url().startsWith("blob:") || r.url().startsWith("data:"), `request to ${r.url()}`);
     assert.equal(r.method(), "GET", `${r.method()} ${r.url()}`);
   }
+}
+
+function iou(a, b) {
+  const w = Math.max(0, Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0));
+  const h = Math.max(0, Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0));
+  const area = (r) => (r.x1 - r.x0) * (r.y1 - r.y0);
+  return (w * h) / (area(a) + area(b) - w * h);
+}
+
+async function download(page, name) {
+  const [file] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name }).click()]);
+  return readFileSync(await file.path());
+}
+
+test("page on the CPU: sample, search, feedback frames, JSON as the CLI, side by side, bad and dropped files", { timeout: 1_500_000 }, async () => {
+  const { page, requests, errors } = await open("index.html?backend=cpu");
+  await settled(page);
+  assert.equal(await page.evaluate(() => document.body.dataset.state), "done");
+  assert.match(await page.locator("#badge").textContent(), /CPU/);
+  assert.deepEqual(await topClasses(page), cliTop5(), "the sample's top-5 as `thinktwice classify` gives it");
+  const results = page.getByRole("region", { name: "Results" });
+  assert.match(await results.textContent(), /box x \d+–\d+, y \d+–\d+ px/);
+  await page.screenshot({ path: join(SHOTS, "page-cpu-sample.png"), fullPage: true });
+
+  // A class through the search box (keyboard only), the other class removed, feedback with frames.
+  await page.getByRole("button", { name: /^Remove / }).click();
+  const search = page.getByRole("combobox", { name: "Class" });
+  await search.fill("tabb");
+  await page.getByRole("option", { name: /^tabby/ }).waitFor();
+  await search.press("Enter");
+  assert.deepEqual(await page.getByRole("list", { name: "Classes to explain" }).locator("li").allTextContents(), ["tabby (281)×"]);
+  await page.getByRole("combobox", { name: "Method" }).selectOption("feedback-soft");
+  await settled(page); // choosing a method explains at once
+  await page.evaluate(() => {
+    window.drawnWhileRunning = 0;
+    window.thinktwice.animator.addEventListener("change", () => { if (document.body.dataset.state === "running") window.drawnWhileRunning++; });
+  });
+  await page.getByRole("button", { name: "Explain" }).click();
+  await settled(page);
+  const frames = await page.evaluate(() => window.thinktwice.state.stages[0].frames().map((f) => ({ i: f.iteration, p: f.probability, map: f.map?.length })));
+  assert.ok(frames.length >= 3, `${frames.length} iterations`);
+  assert.ok(await page.evaluate(() => window.drawnWhileRunning) >= 3, "frames are drawn as they arrive");
+  frames.forEach((f, i) => { assert.equal(f.i, i); assert.equal(f.map, 112 * 112); });
+  const slider = page.getByRole("slider", { name: "Iteration" });
+  assert.equal(await slider.getAttribute("max"), String(frames.length - 1));
+  await page.getByRole("button", { name: "Step back" }).click();
+  assert.equal(await slider.inputValue(), String(frames.length - 2));
+  await page.getByRole("button", { name: "Play" }).click();
+  await page.getByRole("button", { name: "Pause" }).waitFor();
+  await page.getByRole("button", { name: "Play" }).waitFor({ timeout: 30_000 }); // it stops at the last frame
+  assert.equal(await slider.inputValue(), String(frames.length - 1));
+  await page.screenshot({ path: join(SHOTS, "page-cpu-feedback.png"), fullPage: true });
+
+  const json = JSON.parse(await download(page, "Download JSON"));
+  const out = mkdtempSync(join(tmpdir(), "thinktwice-page-"));
+  cli("localize", join(ROOT, "pkg/samples/chelsea.png"), "--class", "281", "--method", "feedback-soft", "--out", out);
+  const expected = JSON.parse(readFileSync(join(out, "chelsea.feedback-soft.json"), "utf8"));
+  assert.equal(json.method, "feedback-soft");
+  assert.deepEqual([json.width, json.height], [expected.width, expected.height]);
+  assert.equal(json.classes[0].class, 281);
+  const overlap = iou(json.classes[0].box, expected.classes[0].box);
+  assert.ok(overlap >= 0.9, `page box ${JSON.stringify(json.classes[0].box)} vs CLI ${JSON.stringify(expected.classes[0].box)}: IoU ${overlap}`);
+  assert.equal(json.classes[0].trace.length, frames.length);
+  const png = await download(page, "Download PNG");
+  assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [451, 300], "the overlay PNG has the photo's size");
+
+  // The box threshold redraws the box without running again.
+  const before = json.classes[0].box;
+  await page.getByRole("slider", { name: "Box threshold" }).fill("0.7");
+  await page.waitForFunction((b) => {
+    const r = window.thinktwice.state.stages[0].run.results[0].box;
+    return r && (r.x1 - r.x0) * (r.y1 - r.y0) < (b.x1 - b.x0) * (b.y1 - b.y0);
+  }, before);
+
+  // Side by side with CAM, on one colour scale.
+  await page.getByRole("combobox", { name: "Compare with" }).selectOption("cam");
+  await settled(page);
+  assert.equal(await page.locator(".stage").count(), 2);
+  assert.match(await page.locator(".legend").textContent(), /× the average pixel/);
+  assert.equal((await results.locator("p").allTextContents()).length, 2);
+  await page.screenshot({ path: join(SHOTS, "page-cpu-compare.png"), fullPage: true });
+  await page.getByRole("combobox", { name: "Compare with" }).selectOption("");
+  await settled(page);
+
+  // A bad file: a message, and the next photo works.
+  await page.getByLabel("Choose an image").setInputFiles({ name: "broken.jpg", mimeType: "image/jpeg", buffer: Buffer.from("not an image") });
+  await page.waitForFunction(() => /Cannot use broken\.jpg/.test(document.getElementById("message").textContent));
+  assert.match(await page.getByRole("alert").textContent(), /cannot read image/);
+  await page.getByLabel("Choose an image").setInputFiles({ name: "coffee.png", mimeType: "image/png", buffer: sample("coffee.png") });
+  await page.waitForFunction(() => document.getElementById("message").textContent === "");
+  await settled(page);
+  assert.deepEqual(await topClasses(page), cliTop5("coffee.png"));
+
+  // A photo dropped onto the page.
+  await page.evaluate((bytes) => {
+    const data = new DataTransfer();
+    data.items.add(new File([new Uint8Array(bytes)], "astronaut.png", { type: "image/png" }));
+    document.body.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+  }, [...sample("astronaut.png")]);
+  await page.waitForFunction(() => window.thinktwice.state.image?.name === "astronaut.png");
+  await settled(page);
+  assert.deepEqual(await topClasses(page), cliTop5("astronaut.png"));
+
+  assert.deepEqual(errors, []);
+  onlyOwnOrigin(requests);
   await page.close();
 });
 
-test("uses WebGPU when the browser offers it", { timeout: 600_000 }, async () => {
-  const { page, errors } = await open("");
+test("page on WebGPU where the browser has it, and readable at 360 px", { timeout: 900_000 }, async () => {
+  const { page, requests, errors } = await open("index.html", { width: 360, height: 800 });
+  await settled(page);
   const hasGpu = await page.evaluate(async () => !!(navigator.gpu && (await navigator.gpu.requestAdapter())));
-  const status = await page.textContent("#status");
-  if (!hasGpu) {
-    assert.match(status, /Done on cpu/, "without WebGPU the page falls back to the CPU");
-    console.log("# no WebGPU adapter in this browser: checked the CPU fallback only");
-  } else {
-    assert.match(status, /Done on gpu/);
-    const cat = await topClass(page);
-    assert.ok(cat >= 281 && cat <= 285, `top-1 ${cat} on WebGPU is not a cat`);
-  }
+  const badge = await page.locator("#badge").textContent();
+  if (hasGpu) assert.match(badge, /WebGPU/);
+  else assert.match(badge, /CPU/);
+  assert.deepEqual(await topClasses(page), cliTop5());
+  assert.match(await page.getByRole("region", { name: "Results" }).textContent(), /box x/);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow} px wider than a 360 px screen`);
+  await page.screenshot({ path: join(SHOTS, `page-${hasGpu ? "webgpu" : "fallback"}-360px.png`), fullPage: true });
   assert.deepEqual(errors, []);
+  onlyOwnOrigin(requests);
+  await page.close();
+});
+
+test("two <think-twice> widgets on a page of text share one engine and end done", { timeout: 900_000 }, async () => {
+  const { page, requests, errors } = await open("www/embed-example.html?backend=cpu");
+  await page.evaluate(() => {
+    window.done = [];
+    document.addEventListener("think-twice-done", (e) => window.done.push(e.detail));
+  });
+  await page.waitForFunction(() => [...document.querySelectorAll("think-twice")].every((w) => ["done", "error"].includes(w.getAttribute("state"))),
+    null, { timeout: 600_000, polling: 200 });
+  const states = await page.$$eval("think-twice", (ws) => ws.map((w) => w.getAttribute("state")));
+  assert.deepEqual(states, ["done", "done"]);
+  const done = await page.evaluate(() => window.done);
+  assert.deepEqual(done.map((d) => d.classes[0].name).sort(), ["espresso", "tiger cat"]);
+  for (const d of done) assert.ok(d.classes[0].box, JSON.stringify(d));
+  const weightFetches = requests.filter((r) => r.url().endsWith(".safetensors")).length;
+  assert.equal(weightFetches, 1, "one weight download for both widgets");
+  await page.screenshot({ path: join(SHOTS, "widgets.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  onlyOwnOrigin(requests);
   await page.close();
 });

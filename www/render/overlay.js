@@ -1,0 +1,74 @@
+// Boxes over the photo (SVG in the photo's own pixel coordinates) and the downloadable overlay PNG
+// (photo, heat map and boxes composed at the photo's size).
+import { drawHeat } from "./heatmap.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+const el = (name, attrs = {}) => {
+  const e = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+};
+
+// Class colours: the Okabe–Ito palette (distinguishable with colour-vision deficiencies).
+export const COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#D55E00", "#CC79A7", "#0072B2"];
+
+// boxes: [{box: {x0, y0, x1, y1}, colour, label}] in pixels of a width × height photo.
+export function drawBoxes(svg, boxes, width, height) {
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("preserveAspectRatio", "none");
+  svg.replaceChildren();
+  const stroke = Math.max(2, Math.round(Math.max(width, height) / 180));
+  const font = Math.max(11, Math.round(Math.max(width, height) / 32));
+  for (const { box, colour, label } of boxes) {
+    if (!box) continue;
+    const attrs = { x: box.x0, y: box.y0, width: box.x1 - box.x0, height: box.y1 - box.y0, fill: "none" };
+    svg.append(el("rect", { ...attrs, stroke: "#000", "stroke-width": stroke + 2, opacity: 0.6 }));
+    svg.append(el("rect", { ...attrs, stroke: colour, "stroke-width": stroke }));
+    if (label) {
+      const y = box.y0 > font * 1.3 ? box.y0 - stroke : box.y0 + font + stroke;
+      const text = el("text", { x: box.x0 + stroke, y, fill: colour, "font-size": font, "font-weight": 700,
+        stroke: "#000", "stroke-width": Math.max(2, font / 6), "paint-order": "stroke" });
+      text.textContent = label;
+      svg.append(text);
+    }
+  }
+}
+
+// The overlay as a PNG Blob at the photo's size: photo, heat map at `opacity`, boxes and labels.
+export async function overlayPng(photo, map, vmax, opacity, boxes) {
+  const { naturalWidth: w, naturalHeight: h } = photo;
+  const canvas = document.createElement("canvas");
+  canvas.width = w;
+  canvas.height = h;
+  const context = canvas.getContext("2d");
+  context.drawImage(photo, 0, 0, w, h);
+  if (map) {
+    const heat = document.createElement("canvas");
+    drawHeat(heat, map, vmax);
+    context.globalAlpha = opacity;
+    context.imageSmoothingQuality = "high";
+    context.drawImage(heat, 0, 0, w, h);
+    context.globalAlpha = 1;
+  }
+  const stroke = Math.max(2, Math.round(Math.max(w, h) / 180));
+  const font = Math.max(11, Math.round(Math.max(w, h) / 32));
+  context.font = `700 ${font}px system-ui, sans-serif`;
+  for (const { box, colour, label } of boxes) {
+    if (!box) continue;
+    context.lineWidth = stroke + 2;
+    context.strokeStyle = "rgba(0,0,0,0.6)";
+    context.strokeRect(box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0);
+    context.lineWidth = stroke;
+    context.strokeStyle = colour;
+    context.strokeRect(box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0);
+    if (label) {
+      const y = box.y0 > font * 1.3 ? box.y0 - stroke : box.y0 + font + stroke;
+      context.lineWidth = Math.max(2, font / 6);
+      context.strokeStyle = "#000";
+      context.strokeText(label, box.x0 + stroke, y);
+      context.fillStyle = colour;
+      context.fillText(label, box.x0 + stroke, y);
+    }
+  }
+  return new Promise((ok, fail) => canvas.toBlob((b) => (b ? ok(b) : fail(new Error("cannot encode the PNG"))), "image/png"));
+}

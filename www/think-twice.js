@@ -1,0 +1,158 @@
+// <think-twice>: the explainer as one tag, for course pages and slides.
+//
+//   <script type="module" src="https://…/www/think-twice.js"></script>
+//   <think-twice src="cat.jpg" classes="tabby, tiger cat" method="feedback" autoplay></think-twice>
+//
+// Attributes: src (the photo, resolved against the page), classes (names, synonyms or indices,
+// comma-separated, or topK; default top1), method (default feedback), autoplay (replay the
+// iterations when done), backend ("cpu" forces the CPU for every widget of the page, as does the
+// page address's ?backend=cpu), opacity (0–1, default 0.6). It reflects its progress in `state` (loading, running, done, error) and
+// fires `think-twice-done` with {method, classes: [{class, name, probability, box}]}.
+// The engine, its worker and the weights are the module's own (URLs resolved from this file),
+// shared by every widget on the page; widgets take turns.
+import { Animator } from "./animator.js";
+import { EngineClient } from "./client.js";
+import { Stage } from "./elements/stage.js";
+import { COLOURS } from "./render/overlay.js";
+
+const STAGE_CSS = new URL("elements/stage.css", import.meta.url).href;
+const sheet = new CSSStyleSheet();
+sheet.replaceSync(`
+  :host { display: block; max-width: 40rem; font: 0.9rem/1.4 system-ui, sans-serif; color: #1d2230;
+    border: 1px solid #d8dce6; border-radius: 0.75rem; padding: 0.7rem; background: #fff; }
+  :host([hidden]) { display: none; }
+  .transport { display: flex; align-items: center; gap: 0.4rem; margin-top: 0.5rem; }
+  .transport input { flex: 1; }
+  button { font: inherit; border: 1px solid #d8dce6; background: #fff; border-radius: 0.4rem; padding: 0.2rem 0.6rem; cursor: pointer; }
+  button:disabled { opacity: 0.45; cursor: default; }
+  :focus-visible { outline: 3px solid #e69f00; outline-offset: 2px; }
+  output { font-variant-numeric: tabular-nums; color: #5a6275; min-width: 5rem; }
+  .status { margin: 0.4rem 0 0; color: #5a6275; }
+  .status.error { color: #b00020; font-weight: 600; }
+  .label { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); }
+`);
+
+let engine = null; // one worker and one weight download for the whole page
+let turn = Promise.resolve(); // widgets run one after the other (a new explain would cancel the last)
+const sharedEngine = (backend) => (engine ??= new EngineClient({ backend: backend === "cpu" ? "cpu" : "auto" }));
+
+export class ThinkTwice extends HTMLElement {
+  static observedAttributes = ["src", "classes", "method"];
+
+  constructor() {
+    super();
+    const root = this.attachShadow({ mode: "open" });
+    root.adoptedStyleSheets = [sheet];
+    root.innerHTML = `
+      <link rel="stylesheet" href="${STAGE_CSS}">
+      <div class="stage-root"></div>
+      <div class="transport" role="group" aria-label="Iterations">
+        <button class="play" type="button" aria-label="Play" disabled>▶</button>
+        <label class="label" for="iteration">Iteration</label>
+        <input id="iteration" type="range" min="0" max="0" value="0" disabled>
+        <output for="iteration">–</output>
+      </div>
+      <p class="status" role="status">Loading…</p>`;
+    this.$ = (s) => root.querySelector(s);
+    this.animator = new Animator((i) => this.#draw(i));
+    this.animator.addEventListener("change", () => this.#transport());
+    this.$(".play").addEventListener("click", () => this.animator.toggle());
+    this.$("input").addEventListener("input", (e) => this.animator.seek(Number(e.target.value)));
+    this.generation = 0;
+  }
+
+  connectedCallback() {
+    this.#schedule();
+  }
+
+  attributeChangedCallback(_name, old, value) {
+    if (this.isConnected && old !== value && this.started) this.#schedule();
+  }
+
+  #schedule() {
+    this.started = true;
+    const generation = ++this.generation;
+    this.setAttribute("state", "loading");
+    turn = turn.then(() => (generation === this.generation && this.isConnected ? this.#run(generation) : null));
+  }
+
+  #status(text, error = false) {
+    this.$(".status").textContent = text;
+    this.$(".status").classList.toggle("error", error);
+  }
+
+  async #run(generation) {
+    const client = sharedEngine(this.getAttribute("backend") ?? new URLSearchParams(location.search).get("backend"));
+    const method = this.getAttribute("method") || "feedback";
+    const spec = this.getAttribute("classes") || "top1";
+    try {
+      const src = this.getAttribute("src");
+      if (!src) throw new Error("no src attribute: which photo?");
+      const info = await client.load();
+      const response = await fetch(new URL(src, document.baseURI));
+      if (!response.ok) throw new Error(`cannot fetch ${src}: ${response.status} ${response.statusText}`);
+      const bytes = await response.arrayBuffer();
+      const classified = await client.classify(bytes, 5);
+      const stage = (this.stage ??= new Stage(this.$(".stage-root"), info.layers));
+      stage.opacity = Number(this.getAttribute("opacity") ?? 0.6);
+      const url = URL.createObjectURL(new Blob([bytes]));
+      stage.setPhoto(url, classified.width, classified.height, `${src}, explained by ${method}`);
+      this.setAttribute("state", "running");
+      this.#status(`Looking twice (${method})…`);
+      this.animator.reset();
+      let started = false;
+      const results = await client.explain({ classes: spec, method, mapSize: 112 }, (frame) => {
+        if (!started) {
+          started = true;
+          const classes = [];
+          stage.start(method, classes);
+        }
+        if (!stage.run.frames.has(frame.class)) {
+          stage.run.classes.push({ index: frame.class, name: info.classes[frame.class].split(", ")[0], colour: COLOURS[stage.run.classes.length % COLOURS.length] });
+          stage.run.frames.set(frame.class, []);
+        }
+        stage.add(frame);
+        stage.run.focus = frame.class;
+        this.animator.added(stage.frames(frame.class).length);
+      });
+      if (generation !== this.generation) return;
+      stage.finish(results);
+      stage.run.focus = results[0].class;
+      this.animator.count = stage.count;
+      this.animator.finished();
+      const text = results.map((r) => `${r.name}: ${r.box ? `box ${Math.round(r.box.x0)},${Math.round(r.box.y0)} – ${Math.round(r.box.x1)},${Math.round(r.box.y1)} px` : "no box"}`).join("; ");
+      this.#status(`${method} · ${text}`);
+      this.setAttribute("state", "done");
+      this.#transport();
+      this.dispatchEvent(new CustomEvent("think-twice-done", {
+        bubbles: true, composed: true,
+        detail: { method, classes: results.map((r) => ({ class: r.class, name: r.name, probability: r.probability, box: r.box })) },
+      }));
+      if (this.hasAttribute("autoplay")) this.animator.play();
+    } catch (e) {
+      if (generation !== this.generation) return;
+      this.stage?.busy(false);
+      this.#status(`thinktwice: ${e.message ?? e}`, true);
+      this.setAttribute("state", "error");
+    }
+  }
+
+  #draw(i) {
+    this.stage?.draw(i);
+    this.#transport();
+  }
+
+  #transport() {
+    const count = this.animator.count;
+    const slider = this.$("input");
+    slider.max = String(Math.max(0, count - 1));
+    slider.value = String(this.animator.current);
+    const idle = this.getAttribute("state") !== "running";
+    slider.disabled = this.$(".play").disabled = count < 2 || !idle;
+    this.$("output").textContent = count ? `${this.animator.current} of ${count - 1}` : "–";
+    this.$(".play").textContent = this.animator.playing ? "❚❚" : "▶";
+    this.$(".play").setAttribute("aria-label", this.animator.playing ? "Pause" : "Play");
+  }
+}
+
+if (!customElements.get("think-twice")) customElements.define("think-twice", ThinkTwice);
