@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the browser app: the library for wasm32 (profile `web`: LTO, SIMD), wasm-bindgen's JS glue
 # into pkg/, then binaryen's wasm-opt (the npm package, pinned in package.json: Debian's binaryen
-# 108 breaks wasm-bindgen output). WEB_OUT, WASM_OPT_LEVEL and CARGO_PROFILE_WEB_OPT_LEVEL let
-# scripts/wasm-profiles.sh build the variants it compares.
+# 108 breaks wasm-bindgen output). WEB_OUT, WASM_OPT_LEVEL, WEB_CARGO_ARGS and
+# CARGO_PROFILE_WEB_OPT_LEVEL let scripts/wasm-profiles.sh build the variants it compares.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
@@ -12,7 +12,8 @@ if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$version" ]; th
 fi
 [ -x node_modules/binaryen/bin/wasm-opt ] || npm ci --no-audit --no-fund --silent
 out="${WEB_OUT:-pkg}"
-cargo build --profile web --lib --target wasm32-unknown-unknown
+# shellcheck disable=SC2086 # WEB_CARGO_ARGS is a list of --config=… words
+cargo build --profile web --lib --target wasm32-unknown-unknown ${WEB_CARGO_ARGS:-}
 target="${CARGO_TARGET_DIR:-target}"
 wasm-bindgen --target web --remove-name-section --out-dir "$out" --out-name thinktwice \
   "$target/wasm32-unknown-unknown/web/thinktwice.wasm"
@@ -21,6 +22,6 @@ features=(--enable-bulk-memory --enable-bulk-memory-opt --enable-reference-types
   --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-call-indirect-overlong --enable-simd)
 wasm="$out/thinktwice_bg.wasm"
 before=$(stat -c %s "$wasm")
-node node_modules/binaryen/bin/wasm-opt "${features[@]}" "-O${WASM_OPT_LEVEL:-3}" "$wasm" -o "$wasm.opt"
+node node_modules/binaryen/bin/wasm-opt "${features[@]}" "-O${WASM_OPT_LEVEL:-z}" "$wasm" -o "$wasm.opt"
 mv "$wasm.opt" "$wasm"
-echo "build-web: $wasm: $before bytes from wasm-bindgen, $(stat -c %s "$wasm") after wasm-opt -O${WASM_OPT_LEVEL:-3}, $(gzip -9c "$wasm" | wc -c) gzipped"
+echo "build-web: $wasm: $before bytes from wasm-bindgen, $(stat -c %s "$wasm") after wasm-opt -O${WASM_OPT_LEVEL:-z}, $(gzip -9c "$wasm" | wc -c) gzipped"

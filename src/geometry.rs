@@ -90,16 +90,9 @@ pub struct FrameGeometry {
 impl FrameGeometry {
     /// The geometry of framing an image of `width × height` by `framing`.
     pub fn new(width: u32, height: u32, framing: Framing) -> Self {
+        let (x, y, w, h) = source_rect(width, height, framing);
         let size = INPUT_SIZE as f32;
-        match framing {
-            Framing::Whole => Self { scale_x: width as f32 / size, scale_y: height as f32 / size, offset_x: 0.0, offset_y: 0.0 },
-            Framing::CenterCrop => {
-                let (rw, rh) = center_crop_resize(width, height);
-                let (sx, sy) = (width as f32 / rw as f32, height as f32 / rh as f32);
-                let (x0, y0) = ((rw - INPUT_SIZE as u32) / 2, (rh - INPUT_SIZE as u32) / 2);
-                Self { scale_x: sx, scale_y: sy, offset_x: x0 as f32 * sx, offset_y: y0 as f32 * sy }
-            }
-        }
+        Self { scale_x: w as f32 / size, scale_y: h as f32 / size, offset_x: x as f32, offset_y: y as f32 }
     }
 
     /// A box in input pixels → the same box in original pixels.
@@ -124,11 +117,19 @@ impl FrameGeometry {
     }
 }
 
-/// Size after resizing the shorter side to 256 (never below the crop).
-pub fn center_crop_resize(w: u32, h: u32) -> (u32, u32) {
-    let size = INPUT_SIZE as u32;
-    let scale = RESIZE_SHORTER as f64 / w.min(h).max(1) as f64;
-    (((w as f64 * scale).round() as u32).max(size), ((h as f64 * scale).round() as u32).max(size))
+/// The part of a `width × height` image the network sees, `(x, y, w, h)` in whole pixels: all of
+/// it (`Whole`), or the centred square that "shorter side to 256, centre crop 224" keeps, i.e.
+/// 224/256 of the shorter side (`CenterCrop`). The one place where framing is decided: the
+/// pixels ([`crate::imaging::frame`]) and the boxes ([`FrameGeometry`]) both follow it.
+pub fn source_rect(width: u32, height: u32, framing: Framing) -> (u32, u32, u32, u32) {
+    match framing {
+        Framing::Whole => (0, 0, width, height),
+        Framing::CenterCrop => {
+            let shorter = width.min(height);
+            let side = ((f64::from(shorter) * INPUT_SIZE as f64 / RESIZE_SHORTER as f64).round() as u32).clamp(1, shorter.max(1));
+            ((width - side.min(width)) / 2, (height - side.min(height)) / 2, side.min(width), side.min(height))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -149,9 +150,13 @@ mod tests {
     fn geometry_maps_input_boxes_back() {
         let whole = FrameGeometry::new(448, 112, Framing::Whole);
         assert_eq!(whole.region(), BBox { x0: 0.0, y0: 0.0, x1: 448.0, y1: 112.0 });
-        // 512×256 → 512×256 resized (shorter side 256), crop x from 144.
+        // 512×256: the centred 224×224 square (224/256 of the shorter side).
         let crop = FrameGeometry::new(512, 256, Framing::CenterCrop);
         assert_eq!(crop.region(), BBox { x0: 144.0, y0: 16.0, x1: 368.0, y1: 240.0 });
         assert_eq!(crop.point_to_original(0.0, 0.0), (144.0, 16.0));
+        // Extreme aspect ratios keep a small square; nothing scales with the long side.
+        assert_eq!(source_rect(1, 65535, Framing::CenterCrop), (0, 32767, 1, 1));
+        assert_eq!(source_rect(65535, 3, Framing::CenterCrop), (32766, 0, 3, 3));
+        assert_eq!(source_rect(1000, 800, Framing::CenterCrop), (150, 50, 700, 700));
     }
 }

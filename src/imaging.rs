@@ -4,52 +4,98 @@
 //! The network input is RGB, CHW, 224×224, each value `(x − 127) / 128` for 8-bit `x`
 //! (the EfficientNet-Lite TF preprocessing).
 
+use std::cell::Cell;
 use std::io::Cursor;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
 
 use image::imageops::FilterType;
-use image::{DynamicImage, ImageReader, Limits, RgbImage};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 
 use crate::error::{Error, Result};
-use crate::geometry::{Framing, INPUT_SIZE, center_crop_resize};
+use crate::geometry::{Framing, INPUT_SIZE, source_rect};
 
-/// Largest image accepted, in pixels (about 8000×8000).
+/// Largest image accepted, in pixels (about 8000×8000): what the header claims is checked before
+/// anything is decoded, so a decompression bomb costs nothing.
 pub const MAX_PIXELS: u64 = 64_000_000;
 
-/// Decodes JPEG, PNG, WebP, GIF, BMP or TIFF bytes to 8-bit RGB.
+/// Most bytes a decoder may allocate for one image (a 64-megapixel 8-bit RGBA image fits; the
+/// same pixels at 16 bits do not): with the conversions after it, `classify` stays under 1 GB.
+pub const MAX_DECODE_BYTES: u64 = 512 << 20;
+
+/// Decodes JPEG, PNG, WebP, GIF, BMP or TIFF bytes to 8-bit RGB, upright (EXIF orientation
+/// applied, as browsers do).
 ///
-/// Grayscale is replicated, CMYK converted, and transparency composited over white.
+/// Grayscale is replicated, CMYK converted, and transparency composited over white. A decoder
+/// that panics on a malformed file gives an [`Error::Image`], like any other bad file.
 pub fn decode(bytes: &[u8]) -> Result<RgbImage> {
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::Image(e.to_string()))?;
+    catching_decoder_panics(|| decode_upright(bytes))
+}
+
+/// A decoder's message on one line (some end in a newline or hold several).
+fn one_line(message: impl std::fmt::Display) -> Error {
+    Error::Image(message.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+fn decode_upright(bytes: &[u8]) -> Result<RgbImage> {
+    let bad = |e: image::ImageError| one_line(e);
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(one_line)?;
     if reader.format().is_none() {
         return Err(Error::Image("unrecognised format (expected JPEG, PNG, WebP, GIF, BMP or TIFF)".into()));
     }
-    let (width, height) = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::Image(e.to_string()))?
-        .into_dimensions()
-        .map_err(|e| Error::Image(e.to_string()))?;
-    if u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(Error::ImageTooLarge { width, height, limit: MAX_PIXELS });
-    }
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits.clone());
+    let mut decoder = reader.into_decoder().map_err(bad)?;
+    let (width, height) = decoder.dimensions();
     if width == 0 || height == 0 {
         return Err(Error::Image("image has no pixels".into()));
     }
-    let mut reader = reader;
-    let mut limits = Limits::default();
-    limits.max_alloc = Some(MAX_PIXELS * 16);
-    reader.limits(limits);
-    let image = reader.decode().map_err(|e| Error::Image(e.to_string()))?;
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(Error::ImageTooLarge { width, height, limit: MAX_PIXELS });
+    }
+    limits.reserve(decoder.total_bytes()).map_err(|_| {
+        Error::Image(format!("{width}×{height} pixels at {} bytes each is more than thinktwice decodes", decoder.color_type().bytes_per_pixel()))
+    })?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(bad)?;
+    image.apply_orientation(orientation);
     Ok(to_rgb(image))
+}
+
+thread_local! {
+    static DECODING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs a decoder, turning a panic inside it into an error. The panic's message is not printed
+/// (the error carries it): a hook, installed once, stays silent while this thread decodes and
+/// passes every other panic on to the hook that was there before.
+fn catching_decoder_panics(decode: impl FnOnce() -> Result<RgbImage>) -> Result<RgbImage> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if !DECODING.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    DECODING.with(|d| d.set(true));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(decode));
+    DECODING.with(|d| d.set(false));
+    outcome.unwrap_or_else(|panic| {
+        let why = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+        Err(one_line(format!("the decoder failed on this file ({})", why.unwrap_or_else(|| "malformed data".into()))))
+    })
 }
 
 /// Converts any decoded image to RGB, compositing transparency over white.
 fn to_rgb(image: DynamicImage) -> RgbImage {
     if !image.color().has_alpha() {
-        return image.to_rgb8();
+        return image.into_rgb8();
     }
-    let rgba = image.to_rgba8();
+    let rgba = image.into_rgba8();
     RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
         let p = rgba.get_pixel(x, y).0;
         let a = p[3] as u32;
@@ -58,17 +104,22 @@ fn to_rgb(image: DynamicImage) -> RgbImage {
     })
 }
 
-/// The 224×224 RGB crop or squash of `image` that the network sees.
+/// Sources larger than this on a side are area-averaged down to it before resampling, so that
+/// the resampler's intermediate image stays small whatever the size or aspect ratio.
+const PRESHRINK_SIDE: u32 = 8 * INPUT_SIZE as u32;
+
+/// The 224×224 RGB crop or squash of `image` that the network sees: the part of it that
+/// [`source_rect`] names (the same maths maps boxes back), resampled to 224×224. Nothing larger
+/// than the crop is ever allocated, so a 1×65535 image is as cheap as any other.
 pub fn frame(image: &RgbImage, framing: Framing) -> RgbImage {
     let size = INPUT_SIZE as u32;
-    match framing {
-        Framing::Whole => image::imageops::resize(image, size, size, FilterType::Triangle),
-        Framing::CenterCrop => {
-            let (rw, rh) = center_crop_resize(image.width(), image.height());
-            let resized = image::imageops::resize(image, rw, rh, FilterType::Triangle);
-            let (x0, y0) = ((rw - size) / 2, (rh - size) / 2);
-            image::imageops::crop_imm(&resized, x0, y0, size, size).to_image()
-        }
+    let (x, y, w, h) = source_rect(image.width(), image.height(), framing);
+    let source = image::imageops::crop_imm(image, x, y, w, h);
+    if w > PRESHRINK_SIDE || h > PRESHRINK_SIDE {
+        let small = image::imageops::thumbnail(&*source, w.min(PRESHRINK_SIDE), h.min(PRESHRINK_SIDE));
+        image::imageops::resize(&small, size, size, FilterType::Triangle)
+    } else {
+        image::imageops::resize(&*source, size, size, FilterType::Triangle)
     }
 }
 

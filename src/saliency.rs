@@ -4,6 +4,7 @@
 use std::str::FromStr;
 
 use burn::tensor::Tensor;
+use burn::tensor::activation::softmax;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
@@ -33,11 +34,13 @@ pub enum Method {
     FeedbackFsp,
     /// FR feedback gates (recovering).
     FeedbackFr,
+    /// Look-twice feedback gates (log-probability target, trust region), read out as CAM.
+    FeedbackTwice,
 }
 
 impl Method {
     /// Every method, baselines first.
-    pub const ALL: [Method; 9] = [
+    pub const ALL: [Method; 10] = [
         Method::Gradient,
         Method::Deconvnet,
         Method::Guided,
@@ -47,6 +50,7 @@ impl Method {
         Method::FeedbackHard,
         Method::FeedbackFsp,
         Method::FeedbackFr,
+        Method::FeedbackTwice,
     ];
     /// The variant that `feedback` stands for: the one that localizes best on the dev set.
     pub const FEEDBACK: Method = Method::FeedbackFsp;
@@ -63,17 +67,22 @@ impl Method {
             Method::FeedbackHard => "feedback-hard",
             Method::FeedbackFsp => "feedback-fsp",
             Method::FeedbackFr => "feedback-fr",
+            Method::FeedbackTwice => "feedback-twice",
         }
     }
 
     /// Whether the method infers feedback gates.
     pub fn is_feedback(self) -> bool {
-        matches!(self, Method::FeedbackSoft | Method::FeedbackHard | Method::FeedbackFsp | Method::FeedbackFr)
+        matches!(self, Method::FeedbackSoft | Method::FeedbackHard | Method::FeedbackFsp | Method::FeedbackFr | Method::FeedbackTwice)
     }
 
     /// The read-out a feedback method uses unless told otherwise.
     pub fn default_readout(self) -> Readout {
-        if self.is_feedback() { Readout::Energy } else { Readout::Gradient }
+        match self {
+            Method::FeedbackTwice => Readout::Cam,
+            m if m.is_feedback() => Readout::Energy,
+            _ => Readout::Gradient,
+        }
     }
 }
 
@@ -108,6 +117,11 @@ pub enum Readout {
     /// Energy of the gated activations: Σ over channels of `z ⊙ relu6(x)` for the energy layers,
     /// each resized to the input and normalised to max 1, then summed (the authors' FSP code).
     Energy,
+    /// CAM of the gated head: `ReLU(Σ_k w_ck z_k y_k)`; the channels that vote against c still subtract.
+    Cam,
+    /// Contrastive CAM of the gated head: `ReLU(Σ_k (w_ck − Σ_c' p_c' w_c'k) z_k y_k)`, p from
+    /// the gated pass.
+    ContrastiveCam,
 }
 
 impl FromStr for Readout {
@@ -117,7 +131,9 @@ impl FromStr for Readout {
         match s.trim().to_ascii_lowercase().as_str() {
             "gradient" => Ok(Readout::Gradient),
             "energy" => Ok(Readout::Energy),
-            other => Err(Error::UnknownMethod(format!("read-out {other:?}; read-outs: gradient, energy"))),
+            "cam" => Ok(Readout::Cam),
+            "contrastive-cam" => Ok(Readout::ContrastiveCam),
+            other => Err(Error::UnknownMethod(format!("read-out {other:?}; read-outs: gradient, energy, cam, contrastive-cam"))),
         }
     }
 }
@@ -197,6 +213,7 @@ pub async fn run_feedback(
         Method::FeedbackHard => feedback::hard(net, input, class, options, tracer).await,
         Method::FeedbackFsp => feedback::fsp(net, input, class, options, tracer).await,
         Method::FeedbackFr => feedback::fr(net, input, class, options, tracer).await,
+        Method::FeedbackTwice => feedback::twice(net, input, class, options, tracer).await,
         other => Err(Error::UnknownMethod(format!("{} is not a feedback method", other.name()))),
     }
 }
@@ -240,6 +257,19 @@ fn gates_map(
                 });
             }
             total.ok_or_else(|| Error::Shape("no energy layers chosen".into()))
+        }
+        Readout::Cam | Readout::ContrastiveCam => {
+            let out = net.forward_gated(input.clone(), gates, true);
+            let a = out.outputs[NUM_GATED - 1].clone();
+            let [_, c, fh, fw] = a.dims();
+            let w = net.classifier_weight(); // [1000, c]
+            let mut weights = w.clone().narrow(0, class, 1); // [1, c]
+            if readout == Readout::ContrastiveCam {
+                weights = weights - softmax(out.logits, 1).matmul(w);
+            }
+            let map = (a * weights.reshape([1, c, 1, 1]).expand([1, c, fh, fw])).sum_dim(1).clamp_min(0.0);
+            let [_, _, h, w] = input.dims();
+            Ok(upsample(map, h, w))
         }
     }
 }

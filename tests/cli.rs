@@ -139,6 +139,33 @@ fn all_good_files_exit_zero_and_missing_weights_explain_themselves() {
 }
 
 #[test]
+fn weights_that_do_not_match_their_manifest_are_refused_in_one_message() {
+    let dir = scratch("manifest");
+    let image = dir.join("plain.png");
+    image::RgbImage::from_pixel(64, 48, image::Rgb([30, 140, 200])).save(&image).unwrap();
+    let original = std::fs::read(common::weights_path("f16")).unwrap();
+    let manifest = std::fs::read(common::weights_path("f16").with_file_name("manifest.json")).unwrap();
+    std::fs::write(dir.join("manifest.json"), manifest).unwrap();
+    let weights = dir.join("efficientnet-lite0.f16.safetensors");
+    // A flipped bit deep in the data still parses as weights: only the manifest can tell.
+    let mut flipped = original.clone();
+    let at = flipped.len() - 1000;
+    flipped[at] ^= 0x10;
+    for (what, bytes) in [("flipped", flipped), ("truncated", original[..original.len() / 3].to_vec())] {
+        std::fs::write(&weights, bytes).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_thinktwice")).arg("classify").arg(&image).arg("--weights").arg(&weights).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(err.contains("damaged or not the file its manifest describes"), "{what}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{what}: one message, got {err}");
+    }
+    std::fs::write(&weights, &original).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_thinktwice")).arg("classify").arg(&image).arg("--weights").arg(&weights).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn localize_writes_overlays_and_json_in_original_pixels() {
     let dir = scratch("localize");
     // A 320×200 picture: a bright disc on the left half, to check boxes come back in its pixels.
@@ -200,6 +227,52 @@ fn eval_reports_every_metric_and_skips_bad_rows() {
             assert!((0.0..=1.0).contains(&v) || key == "sec_per_image", "{method}.{key} = {v}");
         }
         assert_eq!(m["n_objects"], 2);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn eval_shards_merge_to_the_single_run_and_a_rerun_resumes() {
+    let dir = scratch("shards");
+    let mut csv = String::from("path,wnid,class_idx,class_name,orig_w,orig_h,img_w,img_h,x0,y0,x1,y1\n");
+    for (i, (cx, cy)) in [(70.0f32, 80.0f32), (150.0, 120.0), (110.0, 60.0), (60.0, 160.0), (170.0, 170.0)].iter().enumerate() {
+        let name = format!("disc{i}.png");
+        disc(&dir.join(&name), 227, 227, (*cx, *cy), 35.0);
+        csv += &format!("{name},n0,950,orange,227,227,227,227,{},{},{},{}\n", cx - 35.0, cy - 35.0, cx + 35.0, cy + 35.0);
+    }
+    std::fs::write(dir.join("boxes.csv"), csv).unwrap();
+    let eval = |extra: &[&std::ffi::OsStr]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["eval".as_ref(), "--methods".as_ref(), "gradient,cam".as_ref(), "--data".as_ref(), dir.as_os_str()];
+        args.extend_from_slice(extra);
+        let out = thinktwice(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    let single = dir.join("single.json");
+    eval(&["--json".as_ref(), single.as_os_str()]);
+    let (a, b) = (dir.join("a.jsonl"), dir.join("b.jsonl"));
+    eval(&["--shard".as_ref(), "0/2".as_ref(), "--records".as_ref(), a.as_os_str()]);
+    eval(&["--shard".as_ref(), "1/2".as_ref(), "--records".as_ref(), b.as_os_str()]);
+    assert_eq!(std::fs::read_to_string(&a).unwrap().lines().count(), 3 * 2, "shard 0/2: photos 0, 2, 4 × 2 methods");
+    // A rerun of a finished shard does nothing again.
+    let again = eval(&["--shard".as_ref(), "0/2".as_ref(), "--records".as_ref(), a.as_os_str()]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("3 of 3 images already recorded"));
+    assert_eq!(std::fs::read_to_string(&a).unwrap().lines().count(), 6);
+    // A torn last line (a killed job) is ignored.
+    let mut torn = std::fs::read_to_string(&b).unwrap();
+    torn.push_str("{\"image\": \"disc9.png\", \"meth");
+    std::fs::write(&b, torn).unwrap();
+    let merged = dir.join("merged.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_thinktwice")).args(["eval".as_ref(), "merge".as_ref(), a.as_os_str(), b.as_os_str(), "--json".as_ref(), merged.as_os_str()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let read = |p: &Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let (single, merged) = (read(&single), read(&merged));
+    assert_eq!(merged["n_images"], 5);
+    for method in ["gradient", "cam"] {
+        let (s, m) = (&single["methods"][method], &merged["methods"][method]);
+        for key in ["gt_known_loc", "gt_known_loc_30", "gt_known_loc_70", "top1_loc", "pointing", "maxboxacc", "mean_iou", "box_accuracy_curve", "n_objects", "box_threshold"] {
+            assert_eq!(s[key], m[key], "{method}.{key}");
+        }
     }
     let _ = std::fs::remove_dir_all(dir);
 }

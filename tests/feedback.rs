@@ -116,6 +116,24 @@ fn feedback_puts_each_class_on_its_own_object() {
 }
 
 #[test]
+fn look_twice_iterates_with_rising_probability_and_gates_in_several_layers() {
+    let Some(photo) = common::cat_photo() else { return };
+    let session = common::session();
+    let image = session.prepare_encoded(&std::fs::read(photo).unwrap(), Framing::Whole).unwrap();
+    for class in [282, 281, 285] {
+        let run = pollster::block_on(feedback::twice(session.model(), image.input().clone(), class, &FeedbackOptions::default(), &mut Tracer::silent())).unwrap();
+        let p: Vec<f32> = run.trace.iter().map(|r| r.probability).collect();
+        println!("look twice, class {class}: p {p:?}, open {:?}", run.trace.last().unwrap().open_fraction[30..].to_vec());
+        // Unlikely classes take several steps to win; a likely one (285, p = 0.79) may need one.
+        let least = if class == 285 { 2 } else { 4 };
+        assert!(run.trace.len() >= least, "class {class}: {} records (≥ {} iterations after the first)", run.trace.len(), least - 1);
+        assert!(p.windows(2).all(|w| w[1] > w[0]), "class {class}: p must rise at every iteration: {p:?}");
+        let changed = run.trace.last().unwrap().open_fraction.iter().filter(|&&f| f < 0.999).count();
+        assert!(changed >= 2, "class {class}: gates changed in {changed} layers");
+    }
+}
+
+#[test]
 fn hard_feedback_never_lowers_the_score() {
     let Some(image) = cat_and_coffee() else { return };
     let session = common::session();

@@ -10,7 +10,6 @@ import { COLOURS, overlayPng } from "./render/overlay.js";
 
 const $ = (id) => document.getElementById(id);
 const SAMPLES = new URL("../pkg/samples/", import.meta.url);
-const DEFAULT_THRESHOLD = 0.3; // the engine's own (BoxOptions::default)
 const FRAME_MAP_SIDE = 112; // frames carry their map at this size; results at 224
 
 // What each method is, for the Method menu.
@@ -20,6 +19,7 @@ const METHOD_LABELS = {
   "feedback-fr": "feedback: recovering",
   "feedback-hard": "feedback: hard gates",
   "feedback-soft": "feedback: soft gates",
+  "feedback-twice": "feedback: look twice (contrastive)",
   gradient: "gradient (Simonyan)",
   deconvnet: "deconvnet",
   guided: "guided backprop",
@@ -36,6 +36,7 @@ const state = {
   stages: [],
   runId: 0,
   perIterationMs: null,
+  threshold: null, // the box threshold the visitor chose; null: each method's tuned one
 };
 const animator = new Animator(drawAll);
 
@@ -178,7 +179,9 @@ async function explain() {
   try {
     for (const stage of state.stages) {
       stage.start(stage.method, classes);
-      const results = await state.engine.explain({ classes: state.chosen, method: stage.method, mapSize: FRAME_MAP_SIDE }, (frame) => {
+      const request = { classes: state.chosen, method: stage.method, mapSize: FRAME_MAP_SIDE };
+      if (state.threshold !== null) request.threshold = state.threshold;
+      const results = await state.engine.explain(request, (frame) => {
         if (runId !== state.runId) return;
         stage.add(frame);
         if (animator.live) stage.run.focus = frame.class;
@@ -201,7 +204,7 @@ async function explain() {
     return;
   }
   animator.count = Math.max(...state.stages.map((s) => s.count));
-  if (Number($("threshold").value) !== DEFAULT_THRESHOLD) await rebox();
+  if (state.threshold === null) showThreshold(state.stages[0].run.results[0].threshold);
   animator.finished();
   renderResults();
   $("download-png").disabled = $("download-json").disabled = false;
@@ -235,15 +238,20 @@ function updateTransport() {
   play.disabled = $("back").disabled = $("forward").disabled = count < 2 || document.body.dataset.state === "running";
 }
 
+function showThreshold(threshold) {
+  $("threshold").value = String(threshold);
+  $("threshold-text").textContent = `${Math.round(threshold * 100)}%`;
+}
+
 // Boxes at the chosen threshold for every frame and result, from the engine (same code as the CLI).
 async function rebox() {
-  const threshold = Number($("threshold").value);
-  $("threshold-text").textContent = `${Math.round(threshold * 100)}%`;
+  const threshold = state.threshold;
   for (const stage of state.stages) {
     if (!stage.run?.results) continue;
     stage.boxOverride.clear();
     for (const result of stage.run.results) {
       result.box = await state.engine.boxOf(result.map, 224, threshold);
+      result.threshold = threshold;
       const frames = stage.frames(result.class);
       for (const [i, frame] of frames.entries()) {
         const box = i === frames.length - 1 ? result.box : frame.map && (await state.engine.boxOf(frame.map, FRAME_MAP_SIDE, threshold));
@@ -304,7 +312,7 @@ function report() {
     method: first.method,
     framing: "whole",
     backend: state.engine.ready.backend,
-    threshold: Number($("threshold").value),
+    threshold: state.stages[0].run.results[0].threshold,
     classes: run(first),
     ...(second ? { compare: { method: second.method, classes: run(second) } } : {}),
   };
@@ -368,8 +376,9 @@ function wire() {
   });
   let reboxing = Promise.resolve();
   $("threshold").addEventListener("input", () => {
-    $("threshold-text").textContent = `${Math.round(Number($("threshold").value) * 100)}%`;
-    if (document.body.dataset.state !== "done") return; // applied when the run ends
+    state.threshold = Number($("threshold").value);
+    showThreshold(state.threshold);
+    if (document.body.dataset.state !== "done") return; // the next run uses it
     reboxing = reboxing.then(rebox).then(() => { drawAll(animator.current); renderResults(); }).catch((e) => message(e.message));
   });
   $("download-json").addEventListener("click", () => save(new Blob([JSON.stringify(report(), null, 2)], { type: "application/json" }), `${stem()}.${state.stages[0].method}.json`));
@@ -379,6 +388,9 @@ function wire() {
 
 async function main() {
   setState("loading");
+  // Offline after the first visit: the app's own files from a service worker (sw.js), the
+  // weights from the engine's cache. A page opened from a file or an old browser simply has none.
+  navigator.serviceWorker?.register(new URL("../sw.js", import.meta.url)).catch(() => {});
   const backend = new URLSearchParams(location.search).get("backend") === "cpu" ? "cpu" : "auto";
   state.engine = new EngineClient({ backend });
   state.engine.addEventListener("progress", ({ detail: { loaded, total } }) => {

@@ -31,12 +31,41 @@ impl ModelArgs {
         let bytes = std::fs::read(&path).with_context(|| {
             format!("cannot read weights {}\n  make them with `thinktwice weights` (or pass --weights PATH)", path.display())
         })?;
+        check_manifest(&path, &bytes)?;
         let session = pollster::block_on(Session::load(&bytes, self.backend)).with_context(|| format!("{}", path.display()))?;
         if let Some(reason) = &session.backend().fallback_reason {
             eprintln!("thinktwice: using the CPU: {reason}");
         }
         Ok(session)
     }
+}
+
+/// When a `manifest.json` lies beside the weight file and names it, the file must have the size
+/// and SHA-256 written there: a truncated or swapped file is caught before it becomes a model.
+fn check_manifest(path: &Path, bytes: &[u8]) -> Result<()> {
+    use sha2::{Digest, Sha256};
+    let Some(manifest) = path.parent().map(|d| d.join("manifest.json")).and_then(|m| std::fs::read(m).ok()) else {
+        return Ok(());
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&manifest).with_context(|| format!("{}: the manifest beside it is not JSON", path.display()))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let Some(entry) = manifest["files"].as_array().and_then(|files| files.iter().find(|f| f["name"] == name.as_str())) else {
+        return Ok(());
+    };
+    let digest = format!("{:x}", Sha256::digest(bytes));
+    if entry["bytes"].as_u64() != Some(bytes.len() as u64) || entry["sha256"].as_str() != Some(digest.as_str()) {
+        return Err(anyhow!(
+            "{} is damaged or not the file its manifest describes ({} bytes, SHA-256 {}…; expected {} bytes, {}…); \
+             make it again with `thinktwice weights --force`",
+            path.display(),
+            bytes.len(),
+            &digest[..12],
+            entry["bytes"],
+            entry["sha256"].as_str().unwrap_or("?").get(..12).unwrap_or("?")
+        ));
+    }
+    Ok(())
 }
 
 fn default_weights() -> PathBuf {
@@ -83,6 +112,15 @@ pub struct TuningArgs {
     /// Gated layers (indices, comma-separated) whose energy the energy read-out sums.
     #[arg(long)]
     energy_layers: Option<String>,
+    /// Look twice: the price of closing a gate (λ).
+    #[arg(long)]
+    twice_lambda: Option<f32>,
+    /// Look twice: the first step (η).
+    #[arg(long)]
+    twice_eta: Option<f32>,
+    /// Look twice: the lowest gated layer it gates (0 = stem … 32 = head).
+    #[arg(long)]
+    twice_from: Option<usize>,
 }
 
 impl TuningArgs {
@@ -101,6 +139,12 @@ impl TuningArgs {
         f.tau = self.tau.unwrap_or(f.tau);
         f.ratio = self.ratio.unwrap_or(f.ratio);
         f.max_iterations = self.iterations.unwrap_or(f.max_iterations);
+        f.twice_iterations = self.iterations.unwrap_or(f.twice_iterations);
+        f.twice_lambda = self.twice_lambda.unwrap_or(f.twice_lambda);
+        f.twice_eta = self.twice_eta.unwrap_or(f.twice_eta);
+        if let Some(from) = self.twice_from {
+            f.twice_layers = from.min(NUM_GATED - 1)..NUM_GATED;
+        }
         f.top_layers = self.top_layers.unwrap_or(f.top_layers);
         f.select_saturated |= self.select_saturated;
         if let Some(from) = self.gate_from {

@@ -36,7 +36,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 }
             }
             Err(e) => {
-                eprintln!("{}: {e:#}", path.display());
+                // One line per file, whatever the decoder's message holds.
+                eprintln!("{}: {}", path.display(), format!("{e:#}").replace(['\n', '\r'], " "));
                 failed += 1;
             }
         }

@@ -1,6 +1,6 @@
 //! `thinktwice eval`: every method on a folder of photos with ground-truth boxes, in one run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
 use thinktwice::feedback::Flow;
 use thinktwice::geometry::{BBox, Framing, INPUT_SIZE};
 use thinktwice::localize::metrics::{self, THRESHOLDS};
@@ -24,10 +25,20 @@ const POINTING_TOLERANCE: f32 = 15.0;
 
 /// Arguments of `eval`.
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<EvalCommand>,
     /// Folder with boxes.csv and the images it names.
+    #[arg(long, required = true)]
+    data: Option<PathBuf>,
+    /// Only every n-th photo, starting at the i-th (`i/n`, 0 ≤ i < n): one job of a job array.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// Append one JSON line per photo and method here as each is done; photos already recorded
+    /// there are skipped, so a killed run resumes. `eval merge` joins the records of many runs.
     #[arg(long)]
-    data: PathBuf,
+    records: Option<PathBuf>,
     /// Comma-separated methods (default: all).
     #[arg(long)]
     methods: Option<String>,
@@ -49,21 +60,148 @@ pub struct Args {
     model: ModelArgs,
 }
 
+/// `eval merge`.
+#[derive(clap::Subcommand)]
+pub enum EvalCommand {
+    /// Joins the records of several runs or shards into one report: the table and JSON a single
+    /// run over all their photos would give.
+    Merge(MergeArgs),
+}
+
+/// Arguments of `eval merge`.
+#[derive(clap::Args)]
+pub struct MergeArgs {
+    /// Record files written with `eval --records`.
+    #[arg(required = true)]
+    records: Vec<PathBuf>,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write one CSV row per method here.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+}
+
+fn parse_shard(spec: &str) -> std::result::Result<(usize, usize), String> {
+    let (i, n) = spec.split_once('/').ok_or("expected i/n, e.g. 0/8")?;
+    let (i, n): (usize, usize) = (i.trim().parse().map_err(|_| "i is not a number")?, n.trim().parse().map_err(|_| "n is not a number")?);
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: need 0 ≤ i < n"));
+    }
+    Ok((i, n))
+}
+
+/// One photo × method, as `--records` stores it (one JSON line each).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// The photo, as boxes.csv names it.
+    image: String,
+    /// The method's name.
+    method: String,
+    /// The box options it ran with.
+    box_threshold: f32,
+    box_sigma: f32,
+    #[serde(flatten)]
+    tally: Tally,
+    /// Per object: GT-known localization at IoU 0.5 (for paired tests between methods).
+    hits: Vec<bool>,
+}
+
+/// Reads record files; a torn last line (a killed run) is ignored; later records of the same
+/// photo and method replace earlier ones.
+fn read_records(paths: &[PathBuf]) -> Result<Vec<Record>> {
+    let mut by_key: BTreeMap<(String, String), Record> = BTreeMap::new();
+    for path in paths {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            if let Ok(r) = serde_json::from_str::<Record>(line) {
+                by_key.insert((r.image.clone(), r.method.clone()), r);
+            }
+        }
+    }
+    Ok(by_key.into_values().collect())
+}
+
 /// Evaluates, prints the markdown table, writes the JSON and CSV asked for.
 pub fn run(args: Args) -> Result<ExitCode> {
+    if let Some(EvalCommand::Merge(m)) = args.command {
+        return merge(m);
+    }
+    let data = args.data.clone().ok_or_else(|| anyhow!("--data is required"))?;
     let methods: Vec<Method> = match &args.methods {
         Some(list) => list.split(',').map(|m| m.parse()).collect::<thinktwice::Result<_>>()?,
         None => Method::ALL.to_vec(),
     };
     let saliency = args.tuning.saliency()?;
-    let (mut images, bad) = read_dataset(&args.data)?;
+    // An output that cannot be written fails now, not after an hour of evaluation.
+    for path in args.json.iter().chain(&args.csv).chain(&args.records) {
+        output::ensure_writable(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
+    }
+    let (mut images, bad) = read_dataset(&data)?;
     for b in &bad {
         eprintln!("skipped {b}");
     }
     images.truncate(args.limit.unwrap_or(usize::MAX));
+    if let Some((i, n)) = args.shard {
+        images = images.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, image)| image).collect();
+    }
+    let name_of = |path: &Path| path.strip_prefix(&data).unwrap_or(path).to_string_lossy().into_owned();
+    let wanted: BTreeSet<String> = images.iter().map(|(p, _)| name_of(p)).collect();
+    let method_names: BTreeSet<&str> = methods.iter().map(|m| m.name()).collect();
+    // Records of an earlier, interrupted run of this same job count; their photos are not redone.
+    let mut records: Vec<Record> = match &args.records {
+        Some(path) if path.exists() => read_records(std::slice::from_ref(path))?
+            .into_iter()
+            .filter(|r| wanted.contains(&r.image) && method_names.contains(r.method.as_str()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let recorded = |image: &str| methods.iter().all(|m| records.iter().any(|r| r.image == image && r.method == m.name()));
+    let todo: Vec<_> = images.iter().filter(|(p, _)| !recorded(&name_of(p))).cloned().collect();
+    if todo.len() < images.len() {
+        eprintln!("{} of {} images already recorded in {}", images.len() - todo.len(), images.len(), args.records.as_ref().unwrap().display());
+    }
+    let sink_file = Mutex::new(match &args.records {
+        Some(path) => Some(
+            std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("cannot write {}", path.display()))?,
+        ),
+        None => None,
+    });
+    let new_records = Mutex::new(Vec::new());
     let session = args.model.session()?;
-    eprintln!("evaluating {} methods on {} images of {}", methods.len(), images.len(), args.data.display());
-    let report = evaluate(&session, &images, &methods, &saliency, &|m| args.tuning.boxes(m), args.workers);
+    eprintln!("evaluating {} methods on {} images of {}", methods.len(), todo.len(), data.display());
+    let started = Instant::now();
+    evaluate(&session, &todo, &methods, &saliency, &|m| args.tuning.boxes(m), args.workers, &name_of, &|record| {
+        // One whole line per photo × method, flushed at once: a killed run leaves only whole records.
+        if let Some(file) = sink_file.lock().unwrap().as_mut() {
+            let line = serde_json::to_string(&record).map(|l| l + "\n").unwrap_or_default();
+            if let Err(e) = file.write_all(line.as_bytes()).and_then(|_| file.flush()) {
+                eprintln!("cannot append to the records: {e}");
+            }
+        }
+        new_records.lock().unwrap().push(record);
+    });
+    records.extend(new_records.into_inner().unwrap());
+    let report = report(&records, &methods, started.elapsed().as_secs_f64());
+    print!("{}", markdown(&report));
+    if let Some(path) = &args.json {
+        output::write_json(path, &report)?;
+    }
+    if let Some(path) = &args.csv {
+        output::write_atomically(path, csv(&report).as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `eval merge`: one report from the records of many runs.
+fn merge(args: MergeArgs) -> Result<ExitCode> {
+    let records = read_records(&args.records)?;
+    if records.is_empty() {
+        bail!("no records in {}", args.records.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    let methods: Vec<Method> = Method::ALL.into_iter().filter(|m| records.iter().any(|r| r.method == m.name())).collect();
+    let seconds = records.iter().map(|r| r.tally.seconds).sum();
+    let report = report(&records, &methods, seconds);
     print!("{}", markdown(&report));
     if let Some(path) = &args.json {
         output::write_json(path, &report)?;
@@ -169,7 +307,7 @@ fn split_csv(line: &str) -> Vec<String> {
 }
 
 /// Running sums for one method.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Tally {
     objects: usize,
     correct: [usize; 3],
@@ -182,12 +320,14 @@ struct Tally {
     grid_objects: usize,
 }
 
-/// What one worker learns about one image.
+/// What one worker learns about one image: per method, the sums and the per-object hits.
 struct ImageResult {
-    per_method: Vec<(Method, Tally)>,
+    per_method: Vec<(Method, Tally, Vec<bool>)>,
 }
 
-/// Evaluates `methods` on every image; prints progress to stderr; returns the JSON report.
+/// Evaluates `methods` on every image, handing each photo × method to `sink` as a [`Record`];
+/// prints progress to stderr.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     session: &Session,
     images: &[(PathBuf, Vec<Object>)],
@@ -195,10 +335,10 @@ pub fn evaluate(
     options: &SaliencyOptions,
     boxes: &(dyn Fn(Method) -> BoxOptions + Sync),
     workers: usize,
-) -> serde_json::Value {
-    let started = Instant::now();
+    name_of: &(dyn Fn(&Path) -> String + Sync),
+    sink: &(dyn Fn(Record) + Sync),
+) {
     let next = Mutex::new(0usize);
-    let totals: Mutex<BTreeMap<&'static str, Tally>> = Mutex::new(BTreeMap::new());
     let done = Mutex::new(0usize);
     let failures = Mutex::new(Vec::<String>::new());
     let progress = Mutex::new(Progress::new(images.len(), std::io::stderr().is_terminal()));
@@ -213,9 +353,9 @@ pub fn evaluate(
                 let Some((path, objects)) = images.get(i) else { break };
                 match evaluate_image(session, path, objects, methods, options, boxes) {
                     Ok(result) => {
-                        let mut t = totals.lock().unwrap();
-                        for (m, tally) in result.per_method {
-                            add(t.entry(m.name()).or_default(), &tally);
+                        for (m, tally, hits) in result.per_method {
+                            let b = boxes(m);
+                            sink(Record { image: name_of(path), method: m.name().into(), box_threshold: b.threshold, box_sigma: b.sigma, tally, hits });
                         }
                     }
                     Err(e) => failures.lock().unwrap().push(format!("{}: {e:#}", path.display())),
@@ -230,10 +370,25 @@ pub fn evaluate(
     for f in failures.lock().unwrap().iter() {
         eprintln!("skipped {f}");
     }
-    let totals = totals.into_inner().unwrap();
+}
+
+/// The JSON report of `records` for `methods` (`seconds`: the run's wall time).
+fn report(records: &[Record], methods: &[Method], seconds: f64) -> serde_json::Value {
+    let mut totals: BTreeMap<&str, (Tally, BoxOptions)> = BTreeMap::new();
+    let mut images = BTreeSet::new();
+    // Summed in one fixed order, so that any split of the same records gives the same floats.
+    let mut sorted: Vec<&Record> = records.iter().collect();
+    sorted.sort_by(|a, b| (&a.image, &a.method).cmp(&(&b.image, &b.method)));
+    for r in sorted {
+        let Some(m) = methods.iter().find(|m| m.name() == r.method) else { continue };
+        images.insert(r.image.as_str());
+        let entry = totals.entry(m.name()).or_insert_with(|| (Tally::default(), BoxOptions { threshold: r.box_threshold, sigma: r.box_sigma }));
+        add(&mut entry.0, &r.tally);
+    }
+    let n_images = images.len();
     let mut report = serde_json::Map::new();
     for m in methods {
-        let Some(t) = totals.get(m.name()) else { continue };
+        let Some((t, b)) = totals.get(m.name()) else { continue };
         let n = t.objects.max(1) as f64;
         let curve: Vec<f64> = t.box_acc.iter().map(|&c| c as f64 / n).collect();
         let (best, best_acc) = curve.iter().enumerate().fold((0, 0.0), |b, (i, &a)| if a > b.1 { (i, a) } else { b });
@@ -243,12 +398,12 @@ pub fn evaluate(
             "pointing": t.pointing as f64 / n,
             "maxboxacc": best_acc,
             "mean_iou": t.iou_sum / n,
-            "sec_per_image": t.seconds / images.len().max(1) as f64,
+            "sec_per_image": t.seconds / n_images.max(1) as f64,
             "gt_known_loc_30": t.correct[0] as f64 / n,
             "gt_known_loc_70": t.correct[2] as f64 / n,
             "maxboxacc_threshold": THRESHOLDS[best],
-            "box_threshold": boxes(*m).threshold,
-            "box_sigma": boxes(*m).sigma,
+            "box_threshold": b.threshold,
+            "box_sigma": b.sigma,
             "box_accuracy_curve": curve,
             "n_objects": t.objects,
         });
@@ -258,8 +413,8 @@ pub fn evaluate(
         report.insert(m.name().to_string(), entry);
     }
     serde_json::json!({
-        "n_images": images.len() - failures.lock().unwrap().len(),
-        "seconds": started.elapsed().as_secs_f64(),
+        "n_images": n_images,
+        "seconds": seconds,
         "methods": report,
     })
 }
@@ -296,6 +451,7 @@ fn evaluate_image(
         let explain = ExplainOptions { saliency: options.clone(), boxes: boxes(method), ..ExplainOptions::new(method) };
         let boxes = &explain.boxes;
         let mut t = Tally::default();
+        let mut hits = Vec::with_capacity(objects.len());
         for object in objects {
             let start = Instant::now();
             let mut explained =
@@ -310,6 +466,7 @@ fn evaluate_image(
             for (i, level) in [0.3, 0.5, 0.7].iter().enumerate() {
                 t.correct[i] += usize::from(iou >= *level);
             }
+            hits.push(iou >= 0.5);
             t.top1_correct += usize::from(iou >= 0.5 && top1 == object.class);
             t.pointing += usize::from(metrics::pointing_hit(&map, &truth, tolerance));
             t.iou_sum += iou as f64;
@@ -322,7 +479,7 @@ fn evaluate_image(
                 t.grid_objects += 1;
             }
         }
-        per_method.push((method, t));
+        per_method.push((method, t, hits));
     }
     Ok(ImageResult { per_method })
 }

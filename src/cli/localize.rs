@@ -70,6 +70,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         out: args.out,
     };
     std::fs::create_dir_all(&job.out).with_context(|| format!("cannot create {}", job.out.display()))?;
+    output::ensure_writable(&job.out)?;
     let session = args.model.session()?;
     let mut failed = 0;
     for path in &args.images {

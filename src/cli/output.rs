@@ -17,6 +17,15 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Fails now, with the reason, when files cannot be written into `dir` (before any work starts).
+pub fn ensure_writable(dir: &Path) -> Result<()> {
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let probe = dir.join(format!(".thinktwice-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(|| format!("cannot write into {}", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
 /// Writes an RGB picture as PNG.
 pub fn write_png(path: &Path, picture: &RgbImage) -> Result<()> {
     let mut bytes = std::io::Cursor::new(Vec::new());

@@ -16,7 +16,7 @@ use burn::tensor::Tensor;
 use web_time::Instant;
 
 use crate::error::{Error, Result};
-use crate::model::{self, EfficientNetLite0, Gates, NUM_GATED, read_back};
+use crate::model::{self, EfficientNetLite0, Gates, NUM_GATED, Target, read_back};
 
 /// Options of every variant (defaults tuned on the dev set, see docs/RESULTS.md).
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +44,16 @@ pub struct FeedbackOptions {
     pub top_layers: usize,
     /// Which layers feedback may gate, as a half-open range of gated-layer indices.
     pub gated_layers: std::ops::Range<usize>,
+    /// Look twice: iterations (accepted steps).
+    pub twice_iterations: usize,
+    /// Look twice: the layers it gates (half-open range of gated-layer indices).
+    pub twice_layers: std::ops::Range<usize>,
+    /// Look twice: the price of closing a gate, per unit of the layer's mean |∂ log p/∂z|.
+    pub twice_lambda: f32,
+    /// Look twice: the first step, in the same units.
+    pub twice_eta: f32,
+    /// Look twice: the trust region, the most any gate may move in one iteration.
+    pub twice_max_step: f32,
 }
 
 impl Default for FeedbackOptions {
@@ -60,6 +70,11 @@ impl Default for FeedbackOptions {
             select_saturated: false,
             top_layers: 1,
             gated_layers: NUM_GATED - 1..NUM_GATED,
+            twice_iterations: 4,
+            twice_layers: NUM_GATED - 2..NUM_GATED,
+            twice_lambda: 1.0,
+            twice_eta: 0.15,
+            twice_max_step: 0.1,
         }
     }
 }
@@ -364,4 +379,72 @@ pub async fn fr(
     run.passes += 1;
     run.score(&gates).await?;
     Ok(run.finish(gates, Some(input_gradient)))
+}
+
+/// **Look twice** (the default `feedback`): gates on the top layers inferred for the class's
+/// log-probability, the contrastive target (what is specific to c, not what raises every class),
+/// by projected gradient ascent on `J(z) = log p_c(z) − λ‖1 − z‖₁` from z = 1: per layer
+/// `z ← clip(z + clip(η (∂log p_c/∂z / s + λ), ±δ), 0, 1)`, `s` the layer's mean |∂log p_c/∂z| at
+/// the start, δ the trust region (no gate moves more than δ per iteration).
+/// Closing a gate has a price λ, so only units that clearly vote for other classes close. A trust
+/// region keeps the gates from an adversarial solution: a step is kept only if both J and p_c
+/// rise, else η halves (twice at most per iteration); the run ends at the first step that cannot
+/// be kept. Every kept step is an iteration, so p_c rises with each.
+pub async fn twice(
+    net: &EfficientNetLite0,
+    input: Tensor<4>,
+    class: usize,
+    options: &FeedbackOptions,
+    tracer: &mut Tracer<'_>,
+) -> Result<FeedbackRun> {
+    let mut run = Run::start(net, &input, class, tracer)?;
+    let mut gates = ones(net, &input);
+    let layers = options.twice_layers.clone();
+    let objective = |logits: &Tensor<2>, gates: &Gates| -> Result<Tensor<1>> {
+        let log_p = burn::tensor::activation::log_softmax(logits.clone(), 1).narrow(1, class, 1).reshape([1]);
+        let mut closed = Tensor::zeros([1], &logits.device());
+        for l in layers.clone() {
+            closed = closed + (gate(gates, l)?.clone().neg() + 1.0).mean() * options.twice_lambda as f64;
+        }
+        Ok(log_p - closed)
+    };
+    run.passes += 1;
+    let mut grads = net.target_gradients(input.clone(), &gates, class, Target::LogProbability)?;
+    let score = |logits: &Tensor<2>, gates: &Gates| -> Result<Tensor<1>> {
+        let log_p = burn::tensor::activation::log_softmax(logits.clone(), 1).narrow(1, class, 1).reshape([1]);
+        Ok(Tensor::cat(vec![objective(logits, gates)?, log_p], 0))
+    };
+    let first = read_back(score(&grads.logits, &gates)?).await?;
+    let (mut best, mut best_log_p) = (first[0], first[1]);
+    run.record(grads.logits.clone(), &gates).await?;
+    let scales: Vec<Tensor<4>> = grads.gates.iter().map(layer_scale).collect();
+    let mut eta = options.twice_eta;
+    for _ in 0..options.twice_iterations {
+        let mut accepted = false;
+        for _attempt in 0..3 {
+            let mut proposal = gates.clone();
+            for l in layers.clone() {
+                let g = grads.gates[l].clone();
+                let step = (g.clone() / scales[l].clone().expand(g.dims()) + options.twice_lambda as f64) * eta as f64;
+                let step = step.clamp(-options.twice_max_step, options.twice_max_step);
+                proposal.set(l, (gate(&gates, l)?.clone() + step).clamp(0.0, 1.0));
+            }
+            run.passes += 1;
+            let next = net.target_gradients(input.clone(), &proposal, class, Target::LogProbability)?;
+            let values = read_back(score(&next.logits, &proposal)?).await?;
+            if values[0] > best && values[1] > best_log_p {
+                (best, best_log_p) = (values[0], values[1]);
+                gates = proposal;
+                grads = next;
+                accepted = true;
+                break;
+            }
+            eta /= 2.0;
+        }
+        if !accepted {
+            break;
+        }
+        run.record(grads.logits.clone(), &gates).await?;
+    }
+    Ok(run.finish(gates, None))
 }

@@ -34,6 +34,7 @@ impl BoxOptions {
             Method::Cam | Method::GradCam => 0.35,
             Method::FeedbackSoft | Method::FeedbackHard => 0.35,
             Method::FeedbackFsp | Method::FeedbackFr => 0.5,
+            Method::FeedbackTwice => 0.35,
         };
         Self { threshold, ..Self::default() }
     }

@@ -351,6 +351,12 @@ impl EfficientNetLite0 {
     /// `gates` default to all ones; `input` is `[1, 3, H, W]`; the device of `input` need not have
     /// autodiff enabled (it is enabled here). Returns tensors without autodiff.
     pub fn class_gradients(&self, input: Tensor<4>, gates: &Gates, class: usize) -> Result<ClassGradients> {
+        self.target_gradients(input, gates, class, Target::Logit)
+    }
+
+    /// Like [`EfficientNetLite0::class_gradients`], for the logit or for `log p_c` (the contrastive
+    /// target: `∂ log p_c = ∂S_c − Σ_c' p_c' ∂S_c'`, what is specific to c, not what raises every class).
+    pub fn target_gradients(&self, input: Tensor<4>, gates: &Gates, class: usize, target: Target) -> Result<ClassGradients> {
         check_class(class)?;
         let [n, _, _, _] = input.dims();
         if n != 1 {
@@ -368,8 +374,11 @@ impl EfficientNetLite0 {
             tracked.set(layer, z.require_grad());
         }
         let out = self.forward_gated(input.clone(), &tracked, false);
-        let logit = out.logits.clone().narrow(1, class, 1).sum();
-        let grads = logit.backward();
+        let objective = match target {
+            Target::Logit => out.logits.clone().narrow(1, class, 1).sum(),
+            Target::LogProbability => burn::tensor::activation::log_softmax(out.logits.clone(), 1).narrow(1, class, 1).sum(),
+        };
+        let grads = objective.backward();
         let missing = || Error::Device("backward pass produced no gradient".into());
         let input_grad = input.grad(&grads).ok_or_else(missing)?;
         let gate_grads = (0..NUM_GATED)
@@ -456,6 +465,15 @@ impl EfficientNetLite0 {
         let input_gradient = self.backward_with(input.dims(), &forward.pre_activations, seed, rule)?;
         Ok((forward.logits, input_gradient))
     }
+}
+
+/// What a backward pass differentiates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The class logit `S_c`.
+    Logit,
+    /// The class log-probability `log p_c = S_c − log Σ exp S`.
+    LogProbability,
 }
 
 /// Gradients of one class logit from one backward pass (tensors without autodiff).

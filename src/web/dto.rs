@@ -74,6 +74,7 @@ impl ExplainRequest {
         options.boxes.sigma = self.sigma.unwrap_or(options.boxes.sigma).clamp(0.0, 32.0);
         if let Some(n) = self.iterations {
             options.saliency.feedback.max_iterations = n.clamp(1, 100);
+            options.saliency.feedback.twice_iterations = n.clamp(1, 100);
         }
         options.refine = self.refine.then(GrabCutOptions::default);
         let side = self.map_size.unwrap_or(crate::geometry::INPUT_SIZE).min(1024);
@@ -123,6 +124,8 @@ pub struct ExplanationInfo {
     pub map_width: usize,
     /// Map height.
     pub map_height: usize,
+    /// The box threshold used (fraction of the smoothed map's maximum): the request's, or the method's tuned one.
+    pub threshold: f32,
     /// The feedback trace.
     pub trace: Vec<TraceStep>,
 }
@@ -169,6 +172,7 @@ impl From<&Explanation> for ExplanationInfo {
             peak: e.peak,
             map_width: e.map.width,
             map_height: e.map.height,
+            threshold: 0.0,
             trace: e.trace.iter().map(TraceStep::from).collect(),
         }
     }

@@ -139,7 +139,8 @@ impl Engine {
                 if on_frame(FrameInfo::from(frame), frame.map.as_ref()) { Flow::Continue(()) } else { Flow::Break(()) }
             })
             .await?;
-        Ok(explanations.into_iter().map(|e| (ExplanationInfo::from(&e), e.map)).collect())
+        let threshold = options.boxes.threshold;
+        Ok(explanations.into_iter().map(|e| (ExplanationInfo { threshold, ..ExplanationInfo::from(&e) }, e.map)).collect())
     }
 }
 

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: golden files, weights, error measures.
 #![allow(dead_code)]
 
+pub mod badfiles;
+
 use std::path::PathBuf;
 
 use thinktwice::model::{EfficientNetLite0, Weights};

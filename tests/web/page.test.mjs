@@ -131,6 +131,21 @@ test("page on the CPU: sample, search, feedback frames, JSON as the CLI, side by
   await page.getByRole("combobox", { name: "Compare with" }).selectOption("");
   await settled(page);
 
+  // Two classes at once, each with its own colour and box.
+  await search.fill("Egyptian");
+  await page.getByRole("option", { name: /^Egyptian cat/ }).waitFor();
+  await search.press("ArrowDown");
+  await search.press("ArrowUp");
+  await search.press("Enter");
+  await page.getByRole("button", { name: "Explain" }).click();
+  await settled(page);
+  const lines = await results.locator("p").allTextContents();
+  assert.equal(lines.length, 2, lines.join("\n"));
+  assert.match(lines[1], /Egyptian cat \(285\)/);
+  const boxes = await page.locator(".stage .boxes rect").count();
+  assert.equal(boxes, 4, "two boxes, each with its dark outline");
+  await page.screenshot({ path: join(SHOTS, "page-cpu-two-classes.png"), fullPage: true });
+
   // A bad file: a message, and the next photo works.
   await page.getByLabel("Choose an image").setInputFiles({ name: "broken.jpg", mimeType: "image/jpeg", buffer: Buffer.from("not an image") });
   await page.waitForFunction(() => /Cannot use broken\.jpg/.test(document.getElementById("message").textContent));
@@ -190,5 +205,21 @@ test("two <think-twice> widgets on a page of text share one engine and end done"
   await page.screenshot({ path: join(SHOTS, "widgets.png"), fullPage: true });
   assert.deepEqual(errors, []);
   onlyOwnOrigin(requests);
+  await page.close();
+});
+
+test("a reload works offline after the first visit", { timeout: 900_000 }, async () => {
+  const { page, errors } = await open("index.html?backend=cpu");
+  await settled(page);
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await page.waitForFunction(async () => (await (await caches.open("thinktwice-app-v1")).keys()).length >= 10);
+  await page.context().setOffline(true);
+  await page.reload();
+  await settled(page);
+  assert.equal(await page.evaluate(() => document.body.dataset.state), "done", await page.locator("#message").textContent());
+  assert.deepEqual(await topClasses(page), cliTop5());
+  await page.context().setOffline(false);
+  // Offline, the browser logs each network attempt that the caches then answer.
+  assert.deepEqual(errors.filter((e) => !/ERR_INTERNET_DISCONNECTED/.test(e)), []);
   await page.close();
 });
