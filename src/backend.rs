@@ -48,7 +48,7 @@ impl std::str::FromStr for BackendChoice {
             "auto" => Ok(Self::Auto),
             "cpu" | "flex" => Ok(Self::Cpu),
             "gpu" | "wgpu" | "webgpu" => Ok(Self::Gpu),
-            other => Err(Error::Device(format!("unknown backend {other:?} (expected auto, cpu or gpu)"))),
+            other => Err(Error::BadArgument(format!("unknown backend {other:?} (expected auto, cpu or gpu)"))),
         }
     }
 }

@@ -36,6 +36,9 @@ pub enum Error {
     /// The compute device failed (initialisation, execution or readback).
     #[error("device error: {0}")]
     Device(String),
+    /// An argument outside what the call accepts (a backend name, a framing).
+    #[error("{0}")]
+    BadArgument(String),
     /// The caller asked a run to stop (its frame callback said so) before it finished.
     #[error("cancelled")]
     Cancelled,
@@ -50,7 +53,7 @@ impl Error {
             Error::Weights(_) => "bad-weights",
             Error::UnknownClass { .. } => "unknown-class",
             Error::UnknownMethod(_) => "unknown-method",
-            Error::Shape(_) => "bad-input",
+            Error::Shape(_) | Error::BadArgument(_) => "bad-input",
             Error::Device(_) => "device",
             Error::Cancelled => "cancelled",
         }

@@ -84,8 +84,8 @@ async fn explain_streams_frames_with_maps_and_returns_boxes() {
     });
     let callback: &Function = collect.as_ref().unchecked_ref();
     let results = engine.explain(request(r#"{"classes":[282],"method":"feedback-soft","iterations":3,"mapSize":28}"#), callback.clone()).await.unwrap();
-    // Soft feedback may converge before its 3 iterations are up; it always streams the first two.
-    assert!((2..=3).contains(&frames.length()), "{} frames", frames.length());
+    // Iteration 0, then at most 3 (soft feedback may converge sooner).
+    assert!((2..=4).contains(&frames.length()), "{} frames", frames.length());
     for (i, frame) in frames.iter().enumerate() {
         assert_eq!(get(&frame, "iteration").as_f64(), Some(i as f64));
         assert_eq!(Array::from(&get(&frame, "openFraction")).length(), 33);

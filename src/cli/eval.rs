@@ -182,13 +182,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         new_records.lock().unwrap().push(record);
     });
     records.extend(new_records.into_inner().unwrap());
-    let report = report(&records, &methods, started.elapsed().as_secs_f64());
-    print!("{}", markdown(&report));
-    if let Some(path) = &args.json {
-        output::write_json(path, &report)?;
+    publish(&report(&records, &methods, started.elapsed().as_secs_f64()), args.json.as_deref(), args.csv.as_deref())
+}
+
+/// Prints the report's table and writes its JSON and CSV where asked.
+fn publish(report: &serde_json::Value, json: Option<&Path>, csv_path: Option<&Path>) -> Result<ExitCode> {
+    print!("{}", markdown(report));
+    if let Some(path) = json {
+        output::write_json(path, report)?;
     }
-    if let Some(path) = &args.csv {
-        output::write_atomically(path, csv(&report).as_bytes())?;
+    if let Some(path) = csv_path {
+        output::write_atomically(path, csv(report).as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -201,15 +205,7 @@ fn merge(args: MergeArgs) -> Result<ExitCode> {
     }
     let methods: Vec<Method> = Method::ALL.into_iter().filter(|m| records.iter().any(|r| r.method == m.name())).collect();
     let seconds = records.iter().map(|r| r.tally.seconds).sum();
-    let report = report(&records, &methods, seconds);
-    print!("{}", markdown(&report));
-    if let Some(path) = &args.json {
-        output::write_json(path, &report)?;
-    }
-    if let Some(path) = &args.csv {
-        output::write_atomically(path, csv(&report).as_bytes())?;
-    }
-    Ok(ExitCode::SUCCESS)
+    publish(&report(&records, &methods, seconds), args.json.as_deref(), args.csv.as_deref())
 }
 
 /// One object to localize: an image, a class, its boxes (and, in grids, the other objects' boxes).

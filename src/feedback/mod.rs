@@ -400,21 +400,18 @@ pub async fn twice(
     let mut run = Run::start(net, &input, class, tracer)?;
     let mut gates = ones(net, &input);
     let layers = options.twice_layers.clone();
-    let objective = |logits: &Tensor<2>, gates: &Gates| -> Result<Tensor<1>> {
+    // [J, log p_c] under `gates`, from the logits of a pass with them.
+    let measure = |logits: &Tensor<2>, gates: &Gates| -> Result<Tensor<1>> {
         let log_p = burn::tensor::activation::log_softmax(logits.clone(), 1).narrow(1, class, 1).reshape([1]);
         let mut closed = Tensor::zeros([1], &logits.device());
         for l in layers.clone() {
             closed = closed + (gate(gates, l)?.clone().neg() + 1.0).mean() * options.twice_lambda as f64;
         }
-        Ok(log_p - closed)
+        Ok(Tensor::cat(vec![log_p.clone() - closed, log_p], 0))
     };
     run.passes += 1;
     let mut grads = net.target_gradients(input.clone(), &gates, class, Target::LogProbability)?;
-    let score = |logits: &Tensor<2>, gates: &Gates| -> Result<Tensor<1>> {
-        let log_p = burn::tensor::activation::log_softmax(logits.clone(), 1).narrow(1, class, 1).reshape([1]);
-        Ok(Tensor::cat(vec![objective(logits, gates)?, log_p], 0))
-    };
-    let first = read_back(score(&grads.logits, &gates)?).await?;
+    let first = read_back(measure(&grads.logits, &gates)?).await?;
     let (mut best, mut best_log_p) = (first[0], first[1]);
     run.record(grads.logits.clone(), &gates).await?;
     let scales: Vec<Tensor<4>> = grads.gates.iter().map(layer_scale).collect();
@@ -431,7 +428,7 @@ pub async fn twice(
             }
             run.passes += 1;
             let next = net.target_gradients(input.clone(), &proposal, class, Target::LogProbability)?;
-            let values = read_back(score(&next.logits, &proposal)?).await?;
+            let values = read_back(measure(&next.logits, &proposal)?).await?;
             if values[0] > best && values[1] > best_log_p {
                 (best, best_log_p) = (values[0], values[1]);
                 gates = proposal;

@@ -6,7 +6,7 @@
 // request leaves the page's origin. Screenshots of each state go to target/screenshots/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, SHOTS, cli, cliTop5, launch, serve } from "./harness.mjs";
@@ -111,6 +111,7 @@ test("page on the CPU: sample, search, feedback frames, JSON as the CLI, side by
   assert.ok(overlap >= 0.9, `page box ${JSON.stringify(json.classes[0].box)} vs CLI ${JSON.stringify(expected.classes[0].box)}: IoU ${overlap}`);
   assert.equal(json.classes[0].trace.length, frames.length);
   const png = await download(page, "Download PNG");
+  writeFileSync(join(SHOTS, "page-download.png"), png);
   assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [451, 300], "the overlay PNG has the photo's size");
 
   // The box threshold redraws the box without running again.

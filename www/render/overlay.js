@@ -9,6 +9,19 @@ const el = (name, attrs = {}) => {
   return e;
 };
 
+// Where each box's label goes: above the box when there is room, else inside it; moved down
+// past labels already placed, so that overlapping boxes keep every label readable.
+function labelPositions(boxes, font, stroke) {
+  const placed = [];
+  return boxes.map(({ box }) => {
+    if (!box) return null;
+    let y = box.y0 > font * 1.3 ? box.y0 - stroke : box.y0 + font + stroke;
+    while (placed.some((p) => Math.abs(p.y - y) < font * 1.1 && Math.abs(p.x - box.x0) < font * 8)) y += font * 1.15;
+    placed.push({ x: box.x0, y });
+    return { x: box.x0 + stroke, y };
+  });
+}
+
 // Class colours: the Okabe–Ito palette (distinguishable with colour-vision deficiencies).
 export const COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#D55E00", "#CC79A7", "#0072B2"];
 
@@ -19,14 +32,14 @@ export function drawBoxes(svg, boxes, width, height) {
   svg.replaceChildren();
   const stroke = Math.max(2, Math.round(Math.max(width, height) / 180));
   const font = Math.max(11, Math.round(Math.max(width, height) / 32));
-  for (const { box, colour, label } of boxes) {
+  const at = labelPositions(boxes, font, stroke);
+  for (const [i, { box, colour, label }] of boxes.entries()) {
     if (!box) continue;
     const attrs = { x: box.x0, y: box.y0, width: box.x1 - box.x0, height: box.y1 - box.y0, fill: "none" };
     svg.append(el("rect", { ...attrs, stroke: "#000", "stroke-width": stroke + 2, opacity: 0.6 }));
     svg.append(el("rect", { ...attrs, stroke: colour, "stroke-width": stroke }));
     if (label) {
-      const y = box.y0 > font * 1.3 ? box.y0 - stroke : box.y0 + font + stroke;
-      const text = el("text", { x: box.x0 + stroke, y, fill: colour, "font-size": font, "font-weight": 700,
+      const text = el("text", { x: at[i].x, y: at[i].y, fill: colour, "font-size": font, "font-weight": 700,
         stroke: "#000", "stroke-width": Math.max(2, font / 6), "paint-order": "stroke" });
       text.textContent = label;
       svg.append(text);
@@ -53,7 +66,8 @@ export async function overlayPng(photo, map, vmax, opacity, boxes) {
   const stroke = Math.max(2, Math.round(Math.max(w, h) / 180));
   const font = Math.max(11, Math.round(Math.max(w, h) / 32));
   context.font = `700 ${font}px system-ui, sans-serif`;
-  for (const { box, colour, label } of boxes) {
+  const at = labelPositions(boxes, font, stroke);
+  for (const [i, { box, colour, label }] of boxes.entries()) {
     if (!box) continue;
     context.lineWidth = stroke + 2;
     context.strokeStyle = "rgba(0,0,0,0.6)";
@@ -62,12 +76,11 @@ export async function overlayPng(photo, map, vmax, opacity, boxes) {
     context.strokeStyle = colour;
     context.strokeRect(box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0);
     if (label) {
-      const y = box.y0 > font * 1.3 ? box.y0 - stroke : box.y0 + font + stroke;
       context.lineWidth = Math.max(2, font / 6);
       context.strokeStyle = "#000";
-      context.strokeText(label, box.x0 + stroke, y);
+      context.strokeText(label, at[i].x, at[i].y);
       context.fillStyle = colour;
-      context.fillText(label, box.x0 + stroke, y);
+      context.fillText(label, at[i].x, at[i].y);
     }
   }
   return new Promise((ok, fail) => canvas.toBlob((b) => (b ? ok(b) : fail(new Error("cannot encode the PNG"))), "image/png"));
