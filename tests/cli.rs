@@ -258,6 +258,28 @@ fn eval_shards_merge_to_the_single_run_and_a_rerun_resumes() {
     let again = eval(&["--shard".as_ref(), "0/2".as_ref(), "--records".as_ref(), a.as_os_str()]);
     assert!(String::from_utf8_lossy(&again.stderr).contains("3 of 3 images already recorded"));
     assert_eq!(std::fs::read_to_string(&a).unwrap().lines().count(), 6);
+    // Interrupted (SIGINT) after its first records: every record written stays whole, and a rerun
+    // of the same job finishes it.
+    let c = dir.join("c.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_thinktwice"))
+        .args(["eval".as_ref(), "--methods".as_ref(), "gradient,cam".as_ref(), "--workers".as_ref(), "1".as_ref(), "--data".as_ref(), dir.as_os_str(), "--records".as_ref(), c.as_os_str(), "--weights".as_ref(), common::weights_path("f32").as_os_str()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&c).map_or(0, |t| t.lines().count()) < 2 && started.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap();
+    let written = std::fs::read_to_string(&c).unwrap();
+    assert!(written.lines().count() >= 2, "{written}");
+    for line in written.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("a torn record after SIGINT: {e}: {line}"));
+    }
+    eval(&["--records".as_ref(), c.as_os_str()]);
+    assert_eq!(std::fs::read_to_string(&c).unwrap().lines().count(), 5 * 2, "the rerun completes the job");
+
     // A torn last line (a killed job) is ignored.
     let mut torn = std::fs::read_to_string(&b).unwrap();
     torn.push_str("{\"image\": \"disc9.png\", \"meth");
