@@ -154,5 +154,5 @@ fn web_glue_forwards_to_the_session_natively() {
     let unknown = pollster::block_on(engine.explain_with(&request("magic"), &mut |_, _| true));
     assert_eq!(unknown.unwrap_err().code, "unknown-method");
     assert_eq!(pollster::block_on(Engine::create(b"junk", "cpu")).err().map(|e| e.code), Some("bad-weights"));
-    assert_eq!(pollster::block_on(Engine::create(&weights, "tpu")).err().map(|e| e.code), Some("device"));
+    assert_eq!(pollster::block_on(Engine::create(&weights, "tpu")).err().map(|e| e.code), Some("bad-input"));
 }
