@@ -14,7 +14,7 @@ const FRAME_MAP_SIDE = 112; // frames carry their map at this size; results at 2
 
 // What each method is, for the Method menu.
 const METHOD_LABELS = {
-  feedback: "feedback (look twice)",
+  feedback: "feedback (default: selective pruning)",
   "feedback-fsp": "feedback: selective pruning",
   "feedback-fr": "feedback: recovering",
   "feedback-hard": "feedback: hard gates",
@@ -83,8 +83,7 @@ async function takeImage(bytes, name) {
   state.chosen = [classified.top[0].index];
   renderTop();
   renderChosen();
-  makeStages();
-  await explain();
+  await explain(); // makes the panels for the new photo
 }
 
 async function takeFile(file) {
@@ -270,7 +269,7 @@ function renderResults() {
       const frames = stage.frames(r.class);
       const b = r.box;
       const where = b ? `box x ${Math.round(b.x0)}–${Math.round(b.x1)}, y ${Math.round(b.y0)}–${Math.round(b.y1)} px (of ${state.image.width}×${state.image.height})` : "no box (empty map)";
-      const change = frames.length > 1 ? `, probability ${percent(frames[0].probability)} → ${percent(frames.at(-1).probability)} over ${frames.length - 1} iterations` : `, probability ${percent(r.probability)}`;
+      const change = frames.length > 1 ? `, probability ${percent(frames[0].probability)} → ${percent(frames.at(-1).probability)} over ${frames.length - 1} iteration${frames.length === 2 ? "" : "s"}` : `, probability ${percent(r.probability)}`;
       p.innerHTML = `<button type="button" class="focus"></button> <span></span>`;
       const button = p.querySelector("button");
       button.textContent = `${r.name} (${r.class})`;
@@ -331,11 +330,7 @@ async function downloadPng() {
     // The last iteration at full resolution (the result's 224 × 224 map), others as drawn.
     const map = last && result ? (shared ? asShares(result.map) : result.map) : stage.mapAt(animator.current, shared);
     const top = shared && map ? vmax * ((FRAME_MAP_SIDE * FRAME_MAP_SIDE) / map.length) : undefined; // shares scale with 1 / pixels
-    const boxes = stage.run.classes.map((c) => {
-      const fs = stage.frames(c.index);
-      const at = Math.min(animator.current, fs.length - 1);
-      return { box: stage.boxOverride.get(`${c.index}/${at}`) ?? fs[at]?.box, colour: c.colour, label: `${c.name} · ${stage.method}` };
-    });
+    const boxes = stage.boxesAt(animator.current, (c) => `${c.name} · ${stage.method}`);
     parts.push(await createImageBitmap(await overlayPng(photo, map, top ?? (map ? robustMax(map) : 1), stage.opacity, boxes)));
   }
   const canvas = document.createElement("canvas");

@@ -81,6 +81,15 @@ export class Stage {
     return this.run ? Math.max(0, ...[...this.run.frames.values()].map((f) => f.length)) : 0;
   }
 
+  // Every class's box at `iteration` (at the visitor's threshold when one was set), labelled by `label(class)`.
+  boxesAt(iteration, label) {
+    return this.run.classes.map((c) => {
+      const fs = this.frames(c.index);
+      const at = Math.min(iteration, fs.length - 1);
+      return { box: this.boxOverride.get(`${c.index}/${at}`) ?? fs[at]?.box, colour: c.colour, label: label(c) };
+    });
+  }
+
   // The map shown at `iteration` (the class in focus), as drawn values: own maximum, or shares.
   mapAt(iteration, shared) {
     const frames = this.frames();
@@ -101,13 +110,8 @@ export class Stage {
     heat.hidden = !map;
     heat.style.opacity = this.opacity;
     if (map) drawHeat(heat, map, vmax ?? robustMax(map));
-    const boxes = this.run.classes.map((c) => {
-      const fs = this.frames(c.index);
-      const at = Math.min(iteration, fs.length - 1);
-      const box = this.boxOverride.get(`${c.index}/${at}`) ?? fs[at]?.box;
-      return { box, colour: c.colour, label: this.run.classes.length > 1 ? c.name : "" };
-    });
-    drawBoxes(this.$(".boxes"), boxes, this.size.width, this.size.height);
+    const several = this.run.classes.length > 1;
+    drawBoxes(this.$(".boxes"), this.boxesAt(iteration, (c) => (several ? c.name : "")), this.size.width, this.size.height);
     const colour = this.run.classes.find((c) => c.index === this.run.focus)?.colour;
     if (frame) {
       drawGateBars(this.$(".bars"), frame.openFraction, this.layers, colour);
