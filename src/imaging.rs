@@ -141,6 +141,11 @@ pub fn from_rgba(rgba: &[u8], width: u32, height: u32) -> Result<RgbImage> {
     Ok(to_rgb(DynamicImage::ImageRgba8(rgba)))
 }
 
+/// The grey level that maps to input 0.
+pub const PIXEL_MEAN: f32 = 127.0;
+/// Grey levels per input unit.
+pub const PIXEL_SCALE: f32 = 128.0;
+
 /// Normalised CHW floats, `[3, H, W]`, each `(x − 127) / 128`.
 pub fn normalize(image: &RgbImage) -> Vec<f32> {
     let (w, h) = image.dimensions();
@@ -148,7 +153,7 @@ pub fn normalize(image: &RgbImage) -> Vec<f32> {
     let mut out = vec![0.0; 3 * plane];
     for (i, p) in image.pixels().enumerate() {
         for c in 0..3 {
-            out[c * plane + i] = (p.0[c] as f32 - 127.0) / 128.0;
+            out[c * plane + i] = (p.0[c] as f32 - PIXEL_MEAN) / PIXEL_SCALE;
         }
     }
     out

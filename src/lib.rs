@@ -4,7 +4,8 @@
 //! Start at [`Session`]: load the weights, prepare an image, classify it, explain a class while
 //! each feedback iteration streams out. Rooms below it: [`model`] (EfficientNet-Lite0 with a gate
 //! on every ReLU6 neuron, weights, class names), [`feedback`] (gate inference and its traces),
-//! [`saliency`] (maps: baselines and feedback read-outs), [`localize`] (map → box, metrics),
+//! [`saliency`] (maps: baselines and feedback read-outs), [`visualize`] (the image a class
+//! stands for), [`localize`] (map → box, metrics),
 //! [`imaging`] (decode and frame), [`overlay`] (pictures of maps), [`backend`] (which device
 //! computes), and the leaves [`geometry`] (boxes, frames) and [`map`] (the saliency map type).
 //! The same code runs natively and in the browser (wasm32 + WebGPU, glue in [`web`]): it reads
@@ -22,6 +23,7 @@ pub mod model;
 pub mod overlay;
 pub mod saliency;
 pub mod session;
+pub mod visualize;
 pub mod web;
 
 pub use backend::{Backend, BackendChoice, BackendInfo};

@@ -40,6 +40,18 @@ impl Map {
         self.with_values(self.values.iter().map(|v| if m > 0.0 { (v / m).max(0.0) } else { 0.0 }).collect())
     }
 
+    /// Values scaled to [0, 1] by their `quantile` (e.g. 0.99) rather than the maximum, and
+    /// clipped there: a sparse map (a gradient's few bright pixels) stays visible, as the page shows it.
+    pub fn robust_normalised(&self, quantile: f32) -> Map {
+        let mut sorted: Vec<f32> = self.values.iter().copied().filter(|v| *v > 0.0).collect();
+        if sorted.is_empty() {
+            return self.with_values(vec![0.0; self.values.len()]);
+        }
+        sorted.sort_by(f32::total_cmp);
+        let top = sorted[((sorted.len() - 1) as f32 * quantile.clamp(0.0, 1.0)).round() as usize].max(f32::MIN_POSITIVE);
+        self.with_values(self.values.iter().map(|v| (v / top).clamp(0.0, 1.0)).collect())
+    }
+
     /// Separable Gaussian blur with standard deviation `sigma` pixels (edges clamped).
     pub fn smoothed(&self, sigma: f32) -> Map {
         if sigma <= 0.0 {

@@ -34,7 +34,7 @@ pub enum Method {
     FeedbackFsp,
     /// FR feedback gates (recovering).
     FeedbackFr,
-    /// Look-twice feedback gates (log-probability target, trust region), read out as CAM.
+    /// Look-twice feedback gates (log-probability target, trust region), read out as signed contrastive CAM.
     FeedbackTwice,
 }
 
@@ -52,8 +52,8 @@ impl Method {
         Method::FeedbackFr,
         Method::FeedbackTwice,
     ];
-    /// The variant that `feedback` stands for: the one that localizes best on the dev set.
-    pub const FEEDBACK: Method = Method::FeedbackFsp;
+    /// The variant that `feedback` stands for: the iterative one (look twice), see docs/RESULTS.md.
+    pub const FEEDBACK: Method = Method::FeedbackTwice;
 
     /// The name used on the command line and in results (`gradient`, `feedback-soft`, …).
     pub fn name(self) -> &'static str {
@@ -79,7 +79,7 @@ impl Method {
     /// The read-out a feedback method uses unless told otherwise.
     pub fn default_readout(self) -> Readout {
         match self {
-            Method::FeedbackTwice => Readout::Cam,
+            Method::FeedbackTwice => Readout::SignedCam,
             m if m.is_feedback() => Readout::Energy,
             _ => Readout::Gradient,
         }
@@ -119,9 +119,19 @@ pub enum Readout {
     Energy,
     /// CAM of the gated head: `ReLU(Σ_k w_ck z_k y_k)`; the channels that vote against c still subtract.
     Cam,
-    /// Contrastive CAM of the gated head: `ReLU(Σ_k (w_ck − Σ_c' p_c' w_c'k) z_k y_k)`, p from
-    /// the gated pass.
+    /// Contrastive CAM of the gated head: `ReLU(Σ_k (w_ck − α Σ_c' p_c' w_c'k) z_k y_k)`, with p
+    /// the network's own belief (the ungated pass) and α [`SaliencyOptions::contrast`]: evidence
+    /// for c that the other likely classes do not share.
     ContrastiveCam,
+    /// Signed contrastive CAM: `ReLU(Σ_k w'_k a_k z_k^[w'_k ≥ 0])`, `w' = w_c − α Σ_c' p_c' w_c'`
+    /// (p the network's own belief), `a` the head's activation in the gated pass before its gate.
+    /// The head's gates prune only evidence *for* c; evidence against c always subtracts, so
+    /// closing it (which raises p_c) cannot spread the map onto the neighbours it separates.
+    SignedCam,
+    /// Evidence of the open neurons: at each position of each energy layer, `ReLU(Σ_k z_k ∂S/∂z_k)`,
+    /// the first-order share of S that the open neurons there carry (gated CAM at the head, finer
+    /// below it); the layers' maps are resized to the input, normalised to max 1 and summed.
+    Evidence,
 }
 
 impl FromStr for Readout {
@@ -133,7 +143,11 @@ impl FromStr for Readout {
             "energy" => Ok(Readout::Energy),
             "cam" => Ok(Readout::Cam),
             "contrastive-cam" => Ok(Readout::ContrastiveCam),
-            other => Err(Error::UnknownMethod(format!("read-out {other:?}; read-outs: gradient, energy, cam, contrastive-cam"))),
+            "evidence" => Ok(Readout::Evidence),
+            "signed-cam" => Ok(Readout::SignedCam),
+            other => Err(Error::UnknownMethod(format!(
+                "read-out {other:?}; read-outs: gradient, energy, cam, contrastive-cam, signed-cam, evidence"
+            ))),
         }
     }
 }
@@ -149,11 +163,13 @@ pub struct SaliencyOptions {
     pub energy_layers: Vec<usize>,
     /// Put the current map into every trace record (for watching feedback converge).
     pub trace_maps: bool,
+    /// How much of the other classes' weights the contrastive read-out subtracts (α).
+    pub contrast: f32,
 }
 
 impl Default for SaliencyOptions {
     fn default() -> Self {
-        Self { feedback: FeedbackOptions::default(), readout: None, energy_layers: vec![NUM_GATED - 1], trace_maps: false }
+        Self { feedback: FeedbackOptions::default(), readout: None, energy_layers: vec![NUM_GATED - 1], trace_maps: false, contrast: 0.5 }
     }
 }
 
@@ -258,6 +274,45 @@ fn gates_map(
             }
             total.ok_or_else(|| Error::Shape("no energy layers chosen".into()))
         }
+        Readout::SignedCam => {
+            let out = net.forward_gated(input.clone(), gates, true);
+            let head = NUM_GATED - 1;
+            let a = out.pre_activations[head].clone().clamp(0.0, 6.0);
+            let [_, c, fh, fw] = a.dims();
+            let w = net.classifier_weight(); // [1000, c]
+            let belief = softmax(net.forward(input.clone()), 1);
+            let weights = (w.clone().narrow(0, class, 1) - belief.matmul(w) * options.contrast as f64).reshape([1, c, 1, 1]);
+            let weighted = a * weights.clone().expand([1, c, fh, fw]);
+            let weighted = match gates.get(head) {
+                // Gate only the positive evidence: where w' < 0 the factor stays 1.
+                Some(z) => {
+                    let against = weights.lower_elem(0.0).float().expand([1, c, fh, fw]);
+                    let factor = z.clone() * (against.clone().neg() + 1.0) + against;
+                    weighted * factor
+                }
+                None => weighted,
+            };
+            let [_, _, h, w] = input.dims();
+            Ok(upsample(weighted.sum_dim(1).clamp_min(0.0), h, w))
+        }
+        Readout::Evidence => {
+            let grads = net.class_gradients(input.clone(), gates, class)?;
+            let [_, _, h, w] = input.dims();
+            let mut total: Option<Tensor<4>> = None;
+            for &l in &options.energy_layers {
+                let g = grads.gates.get(l).ok_or_else(|| Error::Shape(format!("no gated layer {l}")))?.clone();
+                let carried = match gates.get(l) {
+                    Some(z) => g * z.clone(),
+                    None => g,
+                };
+                let evidence = normalise(upsample(carried.sum_dim(1).clamp_min(0.0), h, w));
+                total = Some(match total {
+                    Some(t) => t + evidence,
+                    None => evidence,
+                });
+            }
+            total.ok_or_else(|| Error::Shape("no energy layers chosen".into()))
+        }
         Readout::Cam | Readout::ContrastiveCam => {
             let out = net.forward_gated(input.clone(), gates, true);
             let a = out.outputs[NUM_GATED - 1].clone();
@@ -265,7 +320,8 @@ fn gates_map(
             let w = net.classifier_weight(); // [1000, c]
             let mut weights = w.clone().narrow(0, class, 1); // [1, c]
             if readout == Readout::ContrastiveCam {
-                weights = weights - softmax(out.logits, 1).matmul(w);
+                let belief = softmax(net.forward(input.clone()), 1);
+                weights = weights - belief.matmul(w) * options.contrast as f64;
             }
             let map = (a * weights.reshape([1, c, 1, 1]).expand([1, c, fh, fw])).sum_dim(1).clamp_min(0.0);
             let [_, _, h, w] = input.dims();

@@ -19,6 +19,7 @@ use crate::localize::{self, BoxOptions, grabcut};
 use crate::map::Map;
 use crate::model::{self, EfficientNetLite0, NUM_GATED, Weights, labels, read_back};
 use crate::saliency::{self, Method, SaliencyOptions};
+use crate::visualize::{self, Visualization, VisualizeOptions, VisualizeStep};
 
 /// The model on its device, ready to classify and explain.
 #[derive(Debug)]
@@ -195,6 +196,17 @@ impl Session {
         let probabilities = read_back(softmax(logits.clone(), 1)).await?;
         let scores = Scores { logits: read_back(logits).await?, probabilities };
         Ok(image.scores.get_or_init(|| scores).clone())
+    }
+
+    /// The image the network finds most like `class` (class model visualisation); `on_step`
+    /// sees every gradient step and may stop the run ([`Error::Cancelled`]).
+    pub async fn visualize(
+        &self,
+        class: usize,
+        options: &VisualizeOptions,
+        on_step: &mut dyn FnMut(&VisualizeStep) -> Flow,
+    ) -> Result<Visualization> {
+        visualize::visualize(&self.net, class, &self.device, options, on_step).await
     }
 
     /// Maps, boxes and traces for `classes`, one after the other. `on_frame` sees every frame as

@@ -14,12 +14,12 @@ const FRAME_MAP_SIDE = 112; // frames carry their map at this size; results at 2
 
 // What each method is, for the Method menu.
 const METHOD_LABELS = {
-  feedback: "feedback (default: selective pruning)",
+  feedback: "feedback (default: look twice)",
   "feedback-fsp": "feedback: selective pruning",
   "feedback-fr": "feedback: recovering",
   "feedback-hard": "feedback: hard gates",
   "feedback-soft": "feedback: soft gates",
-  "feedback-twice": "feedback: look twice (contrastive)",
+  "feedback-twice": "feedback: look twice",
   gradient: "gradient (Simonyan)",
   deconvnet: "deconvnet",
   guided: "guided backprop",

@@ -112,6 +112,9 @@ pub struct TuningArgs {
     /// Gated layers (indices, comma-separated) whose energy the energy read-out sums.
     #[arg(long)]
     energy_layers: Option<String>,
+    /// Contrastive read-out: the share α of the other classes' weights it subtracts.
+    #[arg(long)]
+    contrast: Option<f32>,
     /// Look twice: the price of closing a gate (λ).
     #[arg(long)]
     twice_lambda: Option<f32>,
@@ -121,6 +124,9 @@ pub struct TuningArgs {
     /// Look twice: the lowest gated layer it gates (0 = stem … 32 = head).
     #[arg(long)]
     twice_from: Option<usize>,
+    /// Look twice: the first gated layer above the ones it gates (33: up to and with the head).
+    #[arg(long)]
+    twice_to: Option<usize>,
 }
 
 impl TuningArgs {
@@ -142,8 +148,10 @@ impl TuningArgs {
         f.twice_iterations = self.iterations.unwrap_or(f.twice_iterations);
         f.twice_lambda = self.twice_lambda.unwrap_or(f.twice_lambda);
         f.twice_eta = self.twice_eta.unwrap_or(f.twice_eta);
-        if let Some(from) = self.twice_from {
-            f.twice_layers = from.min(NUM_GATED - 1)..NUM_GATED;
+        if self.twice_from.is_some() || self.twice_to.is_some() {
+            let to = self.twice_to.unwrap_or(f.twice_layers.end).clamp(1, NUM_GATED);
+            let from = self.twice_from.unwrap_or(f.twice_layers.start).min(to - 1);
+            f.twice_layers = from..to;
         }
         f.top_layers = self.top_layers.unwrap_or(f.top_layers);
         f.select_saturated |= self.select_saturated;
@@ -153,6 +161,7 @@ impl TuningArgs {
         if let Some(r) = &self.readout {
             saliency.readout = Some(r.parse()?);
         }
+        saliency.contrast = self.contrast.unwrap_or(saliency.contrast);
         if let Some(layers) = &self.energy_layers {
             saliency.energy_layers = layers
                 .split(',')

@@ -7,6 +7,7 @@ pub mod classify;
 pub mod eval;
 pub mod localize;
 pub mod output;
+pub mod visualize;
 pub mod weights;
 
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ enum Command {
     Eval(eval::Args),
     /// Time forward and forward+backward passes and every method on one 224×224 image.
     Bench(bench::Args),
+    /// Grow the image the network finds most like a class (class model visualisation) as a PNG.
+    Visualize(visualize::Args),
 }
 
 /// Runs the parsed command; `Ok` carries the exit code (non-zero when some inputs failed).
@@ -42,5 +45,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Localize(a) => localize::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Visualize(a) => visualize::run(a),
     }
 }

@@ -72,7 +72,7 @@ impl Default for FeedbackOptions {
             gated_layers: NUM_GATED - 1..NUM_GATED,
             twice_iterations: 4,
             twice_layers: NUM_GATED - 2..NUM_GATED,
-            twice_lambda: 1.0,
+            twice_lambda: 10.0,
             twice_eta: 0.15,
             twice_max_step: 0.1,
         }
@@ -386,10 +386,10 @@ pub async fn fr(
 /// by projected gradient ascent on `J(z) = log p_c(z) − λ‖1 − z‖₁` from z = 1: per layer
 /// `z ← clip(z + clip(η (∂log p_c/∂z / s + λ), ±δ), 0, 1)`, `s` the layer's mean |∂log p_c/∂z| at
 /// the start, δ the trust region (no gate moves more than δ per iteration).
-/// Closing a gate has a price λ, so only units that clearly vote for other classes close. A trust
-/// region keeps the gates from an adversarial solution: a step is kept only if both J and p_c
-/// rise, else η halves (twice at most per iteration); the run ends at the first step that cannot
-/// be kept. Every kept step is an iteration, so p_c rises with each.
+/// Closing a gate has a price λ (10 by default), so only the few units that clearly vote for other
+/// classes close. The trust region keeps the gates from an adversarial solution: a step is kept
+/// only if both J and p_c rise, else η halves (twice at most per iteration); the run ends at the
+/// first step that cannot be kept. Every kept step is an iteration, so p_c rises with each.
 pub async fn twice(
     net: &EfficientNetLite0,
     input: Tensor<4>,

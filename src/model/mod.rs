@@ -7,6 +7,7 @@
 //! differ from the reference by ~1e-3 instead of ~1e-6. Padding is TensorFlow's "SAME": for
 //! stride 2 on even sizes the extra pixel goes bottom/right.
 
+pub mod cost;
 pub mod labels;
 pub mod pth;
 pub mod weights;

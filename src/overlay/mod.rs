@@ -38,7 +38,7 @@ pub struct Label {
     pub text: String,
 }
 
-/// Blends `map` (normalised to its maximum) over `region` of `photo`, then draws `labels` and a legend.
+/// Blends `map` (normalised to its 99th percentile, so sparse maps stay visible) over `region` of `photo`, then draws `labels` and a legend.
 ///
 /// `opacity` ∈ [0, 1] is the map's weight where it is strongest.
 pub fn render(photo: &RgbImage, map: &Map, region: BBox, labels: &[Label], opacity: f32) -> RgbImage {
@@ -49,7 +49,7 @@ pub fn render(photo: &RgbImage, map: &Map, region: BBox, labels: &[Label], opaci
     let rx1 = (region.x1.round() as u32).min(w);
     let ry1 = (region.y1.round() as u32).min(h);
     if rx1 > rx0 && ry1 > ry0 {
-        let heat = map.normalised().resized((rx1 - rx0) as usize, (ry1 - ry0) as usize);
+        let heat = map.robust_normalised(0.99).resized((rx1 - rx0) as usize, (ry1 - ry0) as usize);
         for y in ry0..ry1 {
             for x in rx0..rx1 {
                 let m = heat.values[((y - ry0) * (rx1 - rx0) + (x - rx0)) as usize];
