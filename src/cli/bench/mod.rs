@@ -81,7 +81,7 @@ struct MethodFigures {
     run_s: Timing,
     /// Iterations in the run (records after the first).
     iterations: usize,
-    /// One iteration: the run divided by its iterations (absent for one-pass methods).
+    /// One iteration: from the first record to the last, per iteration (absent for baselines).
     iteration_s: Option<f64>,
     /// Backward passes the run used.
     backward_passes: usize,
@@ -312,8 +312,15 @@ fn measure_backend(session: &Session, image: &Prepared, args: &Args, cost: &cost
                 trace = e.remove(0).trace;
                 Ok(())
             })?;
+            // One iteration: the time between the first record and the last, per iteration (the
+            // set-up pass before the first record and the read-out after the last are not
+            // iterations); a one-pass method's single iteration is its whole run.
             let iterations = trace.len().saturating_sub(1);
-            let iteration_s = (iterations > 0).then(|| run_s.median / iterations as f64);
+            let iteration_s = match (trace.first(), trace.last()) {
+                (Some(a), Some(b)) if iterations > 1 => Some((b.elapsed_ms - a.elapsed_ms) / 1e3 / iterations as f64),
+                _ if iterations == 1 => Some(run_s.median),
+                _ => None,
+            };
             let detail = trace.last().map_or(String::new(), |r| {
                 format!(
                     "  {iterations} iterations ({:.1} ms each, {:.2}× a forward + backward), {} backward passes, p {:.3} → {:.3}",
