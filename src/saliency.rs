@@ -1,6 +1,7 @@
 //! Saliency maps: one 2-D map per (image, class) at input resolution, from the baselines
 //! (gradient, deconvnet, guided backprop, CAM, Grad-CAM) or from feedback gates.
 
+use std::cell::OnceCell;
 use std::str::FromStr;
 
 use burn::tensor::Tensor;
@@ -203,12 +204,14 @@ pub async fn saliency(
         Method::Cam | Method::GradCam => cam(net, &input, class, method == Method::GradCam)?,
         _ => {
             let readout = options.readout.unwrap_or(method.default_readout());
+            // The network's own belief, for contrastive read-outs: one forward pass per run, not per frame.
+            let belief = OnceCell::new();
             let mut tracer = Tracer::new(observer);
             if options.trace_maps {
-                tracer = tracer.with_maps(|gates: &Gates| gates_map(net, &input, class, gates, readout, options));
+                tracer = tracer.with_maps(|gates: &Gates| gates_map(net, &input, class, gates, readout, options, &belief));
             }
             let run = run_feedback(net, input.clone(), class, method, &options.feedback, &mut tracer).await?;
-            let map = readout_map(net, &input, class, &run, readout, options)?;
+            let map = readout_map(net, &input, class, &run, readout, options, &belief)?;
             return Ok(Saliency { map: Map::new(read_back(map).await?, width, height)?, trace: run.trace });
         }
     };
@@ -234,7 +237,8 @@ pub async fn run_feedback(
     }
 }
 
-/// Turns converged gates into a `[1, 1, H, W]` map.
+/// Turns converged gates into a `[1, 1, H, W]` map; `belief` holds (or will hold) the network's
+/// softmax before feedback, which the contrastive read-outs need.
 pub fn readout_map(
     net: &EfficientNetLite0,
     input: &Tensor<4>,
@@ -242,10 +246,11 @@ pub fn readout_map(
     run: &FeedbackRun,
     readout: Readout,
     options: &SaliencyOptions,
+    belief: &OnceCell<Tensor<2>>,
 ) -> Result<Tensor<4>> {
     match (&run.input_gradient, readout) {
         (Some(g), Readout::Gradient) => Ok(rgb_max_abs(g.clone())),
-        _ => gates_map(net, input, class, &run.gates, readout, options),
+        _ => gates_map(net, input, class, &run.gates, readout, options, belief),
     }
 }
 
@@ -257,7 +262,9 @@ fn gates_map(
     gates: &Gates,
     readout: Readout,
     options: &SaliencyOptions,
+    belief: &OnceCell<Tensor<2>>,
 ) -> Result<Tensor<4>> {
+    let belief = || belief.get_or_init(|| softmax(net.forward(input.clone()), 1)).clone();
     match readout {
         Readout::Gradient => gradient_map(net, input, class, gates, Rule::Gated),
         Readout::Energy => {
@@ -280,8 +287,7 @@ fn gates_map(
             let a = out.pre_activations[head].clone().clamp(0.0, 6.0);
             let [_, c, fh, fw] = a.dims();
             let w = net.classifier_weight(); // [1000, c]
-            let belief = softmax(net.forward(input.clone()), 1);
-            let weights = (w.clone().narrow(0, class, 1) - belief.matmul(w) * options.contrast as f64).reshape([1, c, 1, 1]);
+            let weights = (w.clone().narrow(0, class, 1) - belief().matmul(w) * options.contrast as f64).reshape([1, c, 1, 1]);
             let weighted = a * weights.clone().expand([1, c, fh, fw]);
             let weighted = match gates.get(head) {
                 // Gate only the positive evidence: where w' < 0 the factor stays 1.
@@ -320,8 +326,7 @@ fn gates_map(
             let w = net.classifier_weight(); // [1000, c]
             let mut weights = w.clone().narrow(0, class, 1); // [1, c]
             if readout == Readout::ContrastiveCam {
-                let belief = softmax(net.forward(input.clone()), 1);
-                weights = weights - belief.matmul(w) * options.contrast as f64;
+                weights = weights - belief().matmul(w) * options.contrast as f64;
             }
             let map = (a * weights.reshape([1, c, 1, 1]).expand([1, c, fh, fw])).sum_dim(1).clamp_min(0.0);
             let [_, _, h, w] = input.dims();

@@ -304,3 +304,27 @@ fn eval_shards_merge_to_the_single_run_and_a_rerun_resumes() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn bench_prints_speeds_beside_the_counted_work_and_the_machine_peaks() {
+    let dir = scratch("bench");
+    let json = dir.join("bench.json");
+    let out = thinktwice(&["bench".as_ref(), "--passes-only".as_ref(), "--runs".as_ref(), "2".as_ref(), "--backends".as_ref(), "cpu".as_ref(), "--json".as_ref(), json.as_os_str()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("forward + backward") && stdout.contains("GFLOP/s") && stdout.contains("this machine"), "{stdout}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    // The work counted from the architecture (0.4 G multiply-adds forward; the backward about as much again).
+    let (f, fb) = (r["cost"]["forward_flops"].as_f64().unwrap(), r["cost"]["forward_backward_flops"].as_f64().unwrap());
+    assert!((0.75e9..0.85e9).contains(&f) && fb > 1.9 * f, "{f} {fb}");
+    assert_eq!(r["cost"]["parameters"], 4_652_008);
+    let cpu = &r["backends"]["cpu"];
+    let (fwd, fwd_bwd) = (cpu["forward_s"]["median"].as_f64().unwrap(), cpu["forward_backward_s"]["median"].as_f64().unwrap());
+    assert!(fwd > 0.0 && fwd_bwd > fwd && cpu["forward_s"]["runs"] == 2, "{cpu}");
+    // Achieved rates are the counted work over the measured time, and below the measured peak.
+    assert!((cpu["forward_gflops"].as_f64().unwrap() - f / fwd / 1e9).abs() < 1e-6);
+    assert!(cpu["forward_gflops"].as_f64().unwrap() < r["peak"]["gflops_all_threads"].as_f64().unwrap());
+    assert!(r["peak"]["copy_gbs_all_threads"].as_f64().unwrap() > 0.0);
+    assert!(r.get("fwd_vs_jax").is_none(), "no peers without --peers");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -32,8 +32,11 @@ export async function measure({ backend = "cpu", runs = 10, methods = ["feedback
       const start = performance.now();
       await engine.explain({ classes: [top], method, mapSize: 56 }, (f) => frames.push(f.elapsedMs));
       const totalMs = performance.now() - start;
+      // One iteration: first frame to last, per iteration (set-up and read-out are not iterations),
+      // as `thinktwice bench` counts it; a one-pass method's iteration is its whole run.
       const iterations = Math.max(0, frames.length - 1);
-      return { totalMs, iterations, perIterationMs: iterations ? frames.at(-1) / iterations : null };
+      const perIterationMs = iterations > 1 ? (frames.at(-1) - frames[0]) / iterations : iterations === 1 ? totalMs : null;
+      return { totalMs, iterations, perIterationMs };
     };
     const forwardBackward = [];
     const passes = Math.min(runs, 5);

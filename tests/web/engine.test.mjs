@@ -189,3 +189,24 @@ test("worker: a destroyed GPU device mid-run finishes on the CPU", { timeout: 90
   assert.ok(outcome.box);
   await page.close();
 });
+
+test("the bench page measures the engine and reports every figure as JSON", { timeout: 600_000 }, async () => {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${base}www/bench.html?backend=cpu&runs=2&methods=cam,feedback&run=1`);
+    await page.waitForFunction(() => window.benchResult, null, { timeout: 540_000, polling: 250 });
+    const r = await page.evaluate(() => window.benchResult);
+    assert.equal(r.error, undefined, r.error);
+    assert.equal(r.info.backend, "cpu");
+    assert.ok(r.loadMs > 0 && r.forwardMs.median > 0 && r.forwardMs.runs === 2, JSON.stringify(r.forwardMs));
+    assert.ok(r.forwardBackwardMs.median > r.forwardMs.min, "a forward + backward pass costs more than a forward pass");
+    assert.equal(r.methods.cam.iterations, 0);
+    assert.ok(r.methods.feedback.iterations >= 3 && r.methods.feedback.perIterationMs > 0, JSON.stringify(r.methods.feedback));
+    // The page shows the same figures: a table row per figure and the JSON.
+    assert.ok((await page.locator("#table tr").count()) >= 5);
+    assert.deepEqual(JSON.parse(await page.locator("#result").textContent()), r);
+    await page.screenshot({ path: "target/screenshots/bench-page.png", fullPage: true });
+  } finally {
+    await page.close();
+  }
+});
