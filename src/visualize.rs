@@ -32,6 +32,9 @@ pub struct VisualizeOptions {
     pub blur_every: usize,
     /// Gaussian blur σ in pixels.
     pub blur_sigma: f32,
+    /// Blur only during this fraction of the steps: the last steps sharpen what the blurred ones
+    /// shaped, which is what makes the class win clearly.
+    pub blur_until: f32,
     /// Put the current picture into a step's record every this many steps (0: only the last).
     pub frame_every: usize,
     /// Seed of the jitter and the starting noise, so that a run can be repeated.
@@ -40,7 +43,7 @@ pub struct VisualizeOptions {
 
 impl Default for VisualizeOptions {
     fn default() -> Self {
-        Self { iterations: 150, step: 0.02, l2: 0.005, jitter: 8, blur_every: 4, blur_sigma: 0.5, frame_every: 10, seed: 1 }
+        Self { iterations: 150, step: 0.02, l2: 0.005, jitter: 8, blur_every: 4, blur_sigma: 0.5, blur_until: 1.0, frame_every: 10, seed: 1 }
     }
 }
 
@@ -127,7 +130,8 @@ pub async fn visualize(
         let scale = g.clone().abs().mean().clamp_min(1e-12).reshape([1, 1, 1, 1]);
         let g = g / scale.expand([1, 3, n, n]);
         image = (image * (1.0 - options.l2 as f64) + g * options.step as f64).clamp(LOW, HIGH);
-        if options.blur_every > 0 && (iteration + 1) % options.blur_every == 0 {
+        let blurring = (iteration as f32) < options.blur_until * options.iterations as f32;
+        if blurring && options.blur_every > 0 && (iteration + 1) % options.blur_every == 0 {
             image = conv2d(image, blur.clone(), None, ConvOptions::new([1, 1], [2, 2], [1, 1], 3));
         }
         crate::backend::yield_now().await;
