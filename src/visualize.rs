@@ -67,7 +67,7 @@ pub struct VisualizeStep {
 pub struct Visualization {
     /// The final image, 224×224.
     pub picture: RgbImage,
-    /// Class score and probability of the final image.
+    /// The class logit of the final image.
     pub score: f32,
     /// Softmax probability of the class for the final image.
     pub probability: f32,
@@ -101,13 +101,14 @@ pub async fn visualize(
     let mut trace = Vec::with_capacity(options.iterations + 1);
     let mut last = (0.0, 0.0);
     for iteration in 0..=options.iterations {
-        let (dy, dx) = (random.shift(options.jitter), random.shift(options.jitter));
+        let final_step = iteration == options.iterations;
+        // The last pass scores the picture as it is, unshifted: the probability reported is the picture's.
+        let (dy, dx) = if final_step { (0, 0) } else { (random.shift(options.jitter), random.shift(options.jitter)) };
         let shifted = roll(image.clone(), dy, dx);
         let grads = net.target_gradients(shifted, &Gates::open(), class, Target::Logit)?;
         let stats = Tensor::cat(vec![grads.logits.clone().narrow(1, class, 1).reshape([1]), softmax(grads.logits, 1).narrow(1, class, 1).reshape([1])], 0);
         let stats = read_back(stats).await?;
         last = (stats[0], stats[1]);
-        let final_step = iteration == options.iterations;
         let carries = final_step || (options.frame_every > 0 && iteration % options.frame_every == 0);
         let step = VisualizeStep {
             iteration,

@@ -118,13 +118,14 @@ pub fn draw_text(img: &mut RgbImage, text: &str, x: i64, y: i64, scale: u32, col
     }
 }
 
-/// A colour bar with "0" and "max" in the bottom-right corner.
+/// A colour bar with "0" and "top 1%" in the bottom-right corner: the colours run from zero to the
+/// map's 99th percentile, and everything above it is the brightest colour.
 fn draw_legend(img: &mut RgbImage, scale: u32) {
     let (w, h) = (img.width() as i64, img.height() as i64);
     let s = scale as i64;
     let (bar_w, bar_h) = ((w / 4).clamp(40, 200), 8 * s);
     let text_h = font::HEIGHT as i64 * s;
-    let (x0, y0) = (w - bar_w - 8 * s - 4 * font::WIDTH as i64 * s, h - bar_h - 6 * s);
+    let (x0, y0) = (w - bar_w - 8 * s - 7 * font::WIDTH as i64 * s, h - bar_h - 6 * s);
     if x0 < 0 || y0 < text_h {
         return;
     }
@@ -135,7 +136,7 @@ fn draw_legend(img: &mut RgbImage, scale: u32) {
     }
     let ty = y0 + (bar_h - text_h) / 2;
     draw_text(img, "0", x0 - 2 * font::WIDTH as i64 * s, ty, scale, Rgb([255, 255, 255]), None);
-    draw_text(img, "max", x0 + bar_w, ty, scale, Rgb([255, 255, 255]), None);
+    draw_text(img, "top 1%", x0 + bar_w, ty, scale, Rgb([255, 255, 255]), None);
 }
 
 #[cfg(test)]

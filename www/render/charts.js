@@ -12,7 +12,7 @@ const el = (name, attrs = {}, text) => {
 // openFraction: 33 numbers in [0, 1], input to output; layers: their names.
 export function drawGateBars(svg, openFraction, layers, colour = "#3b528b") {
   const n = openFraction.length;
-  const W = 330, H = 120, top = 8, bottom = 22, left = 28;
+  const W = 330, H = 120, top = 16, bottom = 22, left = 28;
   const bw = (W - left) / n;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.replaceChildren();
@@ -27,6 +27,14 @@ export function drawGateBars(svg, openFraction, layers, colour = "#3b528b") {
     bar.append(el("title", {}, `${layers?.[i]?.name ?? `layer ${i + 1}`}: ${(100 * f).toFixed(1)}% of gates open`));
     svg.append(bar);
   });
+  // Feedback may close a fraction of a percent of a layer's gates, too little for a bar to show:
+  // name the layers that closed most, with how much.
+  const closed = openFraction.map((f, i) => ({ i, c: 1 - f })).filter((x) => x.c >= 0.0005).sort((a, b) => b.c - a.c).slice(0, 3);
+  const pct = (c) => (c >= 0.1 ? (100 * c).toFixed(0) : (100 * c).toFixed(1)) + "%";
+  if (closed.length) {
+    const text = "closed: " + closed.map((x) => `${layers?.[x.i]?.name ?? `layer ${x.i + 1}`} ${pct(x.c)}`).join(" · ");
+    svg.append(el("text", { x: W, y: 9, "text-anchor": "end", class: "tick closed" }, text));
+  }
   svg.append(el("text", { x: left, y: H - 6, class: "tick" }, layers?.[0]?.name ?? "input"));
   svg.append(el("text", { x: W, y: H - 6, "text-anchor": "end", class: "tick" }, layers?.[n - 1]?.name ?? "output"));
 }
