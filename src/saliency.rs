@@ -264,30 +264,27 @@ fn gates_map(
     options: &SaliencyOptions,
     belief: &OnceCell<Tensor<2>>,
 ) -> Result<Tensor<4>> {
-    let belief = || belief.get_or_init(|| softmax(net.forward(input.clone()), 1)).clone();
+    // `w_c − α Σ_c' p_c' w_c'` (`[1, C]`): class c's weights less the share the likely classes hold.
+    let contrastive_weights = || {
+        let w = net.classifier_weight(); // [1000, C]
+        let p = belief.get_or_init(|| softmax(net.forward(input.clone()), 1)).clone();
+        w.clone().narrow(0, class, 1) - p.matmul(w) * options.contrast as f64
+    };
     match readout {
         Readout::Gradient => gradient_map(net, input, class, gates, Rule::Gated),
         Readout::Energy => {
             let out = net.forward_gated(input.clone(), gates, true);
-            let [_, _, h, w] = input.dims();
-            let mut total: Option<Tensor<4>> = None;
-            for &l in &options.energy_layers {
+            sum_of_layer_maps(&options.energy_layers, input, |l| {
                 let a = out.outputs.get(l).ok_or_else(|| Error::Shape(format!("no gated layer {l}")))?;
-                let energy = normalise(upsample(a.clone().sum_dim(1), h, w));
-                total = Some(match total {
-                    Some(t) => t + energy,
-                    None => energy,
-                });
-            }
-            total.ok_or_else(|| Error::Shape("no energy layers chosen".into()))
+                Ok(a.clone().sum_dim(1))
+            })
         }
         Readout::SignedCam => {
             let out = net.forward_gated(input.clone(), gates, true);
             let head = NUM_GATED - 1;
             let a = out.pre_activations[head].clone().clamp(0.0, 6.0);
             let [_, c, fh, fw] = a.dims();
-            let w = net.classifier_weight(); // [1000, c]
-            let weights = (w.clone().narrow(0, class, 1) - belief().matmul(w) * options.contrast as f64).reshape([1, c, 1, 1]);
+            let weights = contrastive_weights().reshape([1, c, 1, 1]);
             let weighted = a * weights.clone().expand([1, c, fh, fw]);
             let weighted = match gates.get(head) {
                 // Gate only the positive evidence: where w' < 0 the factor stays 1.
@@ -303,36 +300,43 @@ fn gates_map(
         }
         Readout::Evidence => {
             let grads = net.class_gradients(input.clone(), gates, class)?;
-            let [_, _, h, w] = input.dims();
-            let mut total: Option<Tensor<4>> = None;
-            for &l in &options.energy_layers {
+            sum_of_layer_maps(&options.energy_layers, input, |l| {
                 let g = grads.gates.get(l).ok_or_else(|| Error::Shape(format!("no gated layer {l}")))?.clone();
                 let carried = match gates.get(l) {
                     Some(z) => g * z.clone(),
                     None => g,
                 };
-                let evidence = normalise(upsample(carried.sum_dim(1).clamp_min(0.0), h, w));
-                total = Some(match total {
-                    Some(t) => t + evidence,
-                    None => evidence,
-                });
-            }
-            total.ok_or_else(|| Error::Shape("no energy layers chosen".into()))
+                Ok(carried.sum_dim(1).clamp_min(0.0))
+            })
         }
         Readout::Cam | Readout::ContrastiveCam => {
             let out = net.forward_gated(input.clone(), gates, true);
             let a = out.outputs[NUM_GATED - 1].clone();
             let [_, c, fh, fw] = a.dims();
-            let w = net.classifier_weight(); // [1000, c]
-            let mut weights = w.clone().narrow(0, class, 1); // [1, c]
-            if readout == Readout::ContrastiveCam {
-                weights = weights - belief().matmul(w) * options.contrast as f64;
-            }
+            let weights = match readout {
+                Readout::ContrastiveCam => contrastive_weights(),
+                _ => net.classifier_weight().narrow(0, class, 1), // [1, C]
+            };
             let map = (a * weights.reshape([1, c, 1, 1]).expand([1, c, fh, fw])).sum_dim(1).clamp_min(0.0);
             let [_, _, h, w] = input.dims();
             Ok(upsample(map, h, w))
         }
     }
+}
+
+/// Σ over `layers` of each layer's map (`[1, 1, h, w]` at its own size), resized to the input and
+/// normalised to max 1, so that coarse and fine layers weigh alike.
+fn sum_of_layer_maps(layers: &[usize], input: &Tensor<4>, map: impl Fn(usize) -> Result<Tensor<4>>) -> Result<Tensor<4>> {
+    let [_, _, h, w] = input.dims();
+    let mut total: Option<Tensor<4>> = None;
+    for &l in layers {
+        let m = normalise(upsample(map(l)?, h, w));
+        total = Some(match total {
+            Some(t) => t + m,
+            None => m,
+        });
+    }
+    total.ok_or_else(|| Error::Shape("no energy layers chosen".into()))
 }
 
 #[derive(Clone, Copy)]

@@ -100,6 +100,7 @@ pub async fn visualize(
     let blur = gaussian_kernel(options.blur_sigma, device);
     let mut trace = Vec::with_capacity(options.iterations + 1);
     let mut last = (0.0, 0.0);
+    let mut finished = None;
     for iteration in 0..=options.iterations {
         let final_step = iteration == options.iterations;
         // The last pass scores the picture as it is, unshifted: the probability reported is the picture's.
@@ -110,7 +111,7 @@ pub async fn visualize(
         let stats = read_back(stats).await?;
         last = (stats[0], stats[1]);
         let carries = final_step || (options.frame_every > 0 && iteration % options.frame_every == 0);
-        let step = VisualizeStep {
+        let mut step = VisualizeStep {
             iteration,
             score: stats[0],
             probability: stats[1],
@@ -118,11 +119,14 @@ pub async fn visualize(
             picture: if carries { Some(to_picture(&image).await?) } else { None },
         };
         let flow = observer(&step);
-        trace.push(VisualizeStep { picture: None, ..step });
         if flow.is_break() {
             return Err(Error::Cancelled);
         }
+        let picture = step.picture.take();
+        trace.push(step);
         if final_step {
+            // The final step carries the finished picture: hand it on rather than render it again.
+            finished = picture;
             break;
         }
         // Ascend on S_c − λ‖I‖²: a normalised gradient step (its size does not depend on how
@@ -137,7 +141,10 @@ pub async fn visualize(
         }
         crate::backend::yield_now().await;
     }
-    let picture = to_picture(&image).await?;
+    let picture = match finished {
+        Some(picture) => picture,
+        None => to_picture(&image).await?,
+    };
     Ok(Visualization { picture, score: last.0, probability: last.1, trace })
 }
 
