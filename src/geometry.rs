@@ -105,6 +105,27 @@ impl FrameGeometry {
         }
     }
 
+    /// A box in original pixels → the same box in input pixels.
+    pub fn to_input(&self, b: &BBox) -> BBox {
+        BBox {
+            x0: (b.x0 - self.offset_x) / self.scale_x,
+            y0: (b.y0 - self.offset_y) / self.scale_y,
+            x1: (b.x1 - self.offset_x) / self.scale_x,
+            y1: (b.y1 - self.offset_y) / self.scale_y,
+        }
+    }
+
+    /// A box in input pixels → the whole original pixels `(x, y, w, h)` that cover it, inside
+    /// an image of `width × height`, at least one pixel on a side.
+    pub fn pixels_of(&self, b: &BBox, width: u32, height: u32) -> (u32, u32, u32, u32) {
+        let o = self.to_original(b);
+        let x0 = (o.x0.floor().max(0.0) as u32).min(width.saturating_sub(1));
+        let y0 = (o.y0.floor().max(0.0) as u32).min(height.saturating_sub(1));
+        let x1 = (o.x1.ceil().max(0.0) as u32).clamp(x0 + 1, width.max(x0 + 1));
+        let y1 = (o.y1.ceil().max(0.0) as u32).clamp(y0 + 1, height.max(y0 + 1));
+        (x0, y0, x1 - x0, y1 - y0)
+    }
+
     /// A point in input pixels → the same point in original pixels.
     pub fn point_to_original(&self, x: f32, y: f32) -> (f32, f32) {
         (x * self.scale_x + self.offset_x, y * self.scale_y + self.offset_y)

@@ -112,14 +112,19 @@ const PRESHRINK_SIDE: u32 = 8 * INPUT_SIZE as u32;
 /// [`source_rect`] names (the same maths maps boxes back), resampled to 224×224. Nothing larger
 /// than the crop is ever allocated, so a 1×65535 image is as cheap as any other.
 pub fn frame(image: &RgbImage, framing: Framing) -> RgbImage {
-    let size = INPUT_SIZE as u32;
-    let (x, y, w, h) = source_rect(image.width(), image.height(), framing);
+    crop_resized(image, source_rect(image.width(), image.height(), framing), INPUT_SIZE as u32)
+}
+
+/// The part `(x, y, w, h)` of `image` (whole pixels, inside it) resampled to `side × side`: how
+/// a closer look sees a crop of the original photo at the network's full resolution.
+pub fn crop_resized(image: &RgbImage, (x, y, w, h): (u32, u32, u32, u32), side: u32) -> RgbImage {
     let source = image::imageops::crop_imm(image, x, y, w, h);
-    if w > PRESHRINK_SIDE || h > PRESHRINK_SIDE {
-        let small = image::imageops::thumbnail(&*source, w.min(PRESHRINK_SIDE), h.min(PRESHRINK_SIDE));
-        image::imageops::resize(&small, size, size, FilterType::Triangle)
+    let most = PRESHRINK_SIDE.max(8 * side);
+    if w > most || h > most {
+        let small = image::imageops::thumbnail(&*source, w.min(most), h.min(most));
+        image::imageops::resize(&small, side, side, FilterType::Triangle)
     } else {
-        image::imageops::resize(&*source, size, size, FilterType::Triangle)
+        image::imageops::resize(&*source, side, side, FilterType::Triangle)
     }
 }
 

@@ -4,7 +4,7 @@
 //! Start at [`Session`]: load the weights, prepare an image, classify it, explain a class while
 //! each feedback iteration streams out. Rooms below it: [`model`] (EfficientNet-Lite0 with a gate
 //! on every ReLU6 neuron, weights, class names), [`feedback`] (gate inference and its traces),
-//! [`saliency`] (maps: baselines and feedback read-outs), [`visualize`] (the image a class
+//! [`saliency`] (maps: baselines and feedback read-outs), [`closer`] (the second look, closer), [`visualize`] (the image a class
 //! stands for), [`localize`] (map → box, metrics),
 //! [`imaging`] (decode and frame), [`overlay`] (pictures of maps), [`backend`] (which device
 //! computes), and the leaves [`geometry`] (boxes, frames) and [`map`] (the saliency map type).
@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod closer;
 pub mod error;
 pub mod feedback;
 pub mod geometry;

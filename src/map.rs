@@ -105,6 +105,25 @@ impl Map {
         Map { values, width, height }
     }
 
+    /// The value at (u, v) in pixel-centre coordinates, bilinear, edges clamped.
+    pub fn sample(&self, u: f32, v: f32) -> f32 {
+        let fx = u.clamp(0.0, (self.width - 1) as f32);
+        let fy = v.clamp(0.0, (self.height - 1) as f32);
+        let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(self.width - 1), (y0 + 1).min(self.height - 1));
+        let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+        let at = |yy: usize, xx: usize| self.values[yy * self.width + xx];
+        let top = at(y0, x0) * (1.0 - tx) + at(y0, x1) * tx;
+        let bottom = at(y1, x0) * (1.0 - tx) + at(y1, x1) * tx;
+        top * (1.0 - ty) + bottom * ty
+    }
+
+    /// The map mirrored left to right.
+    pub fn mirrored(&self) -> Map {
+        let values = (0..self.height).flat_map(|y| (0..self.width).rev().map(move |x| (y, x))).map(|(y, x)| self.values[y * self.width + x]).collect();
+        self.with_values(values)
+    }
+
     /// Position (x, y) of the maximum, at the pixel centre.
     pub fn argmax(&self) -> (f32, f32) {
         let i = self.values.iter().enumerate().fold(0, |best, (i, v)| if *v > self.values[best] { i } else { best });

@@ -37,11 +37,14 @@ pub enum Method {
     FeedbackFr,
     /// Look-twice feedback gates (log-probability target, trust region), read out as signed contrastive CAM.
     FeedbackTwice,
+    /// Look twice, then look closer: the same feedback again on a crop of the box, pasted back
+    /// ([`crate::closer`]).
+    FeedbackCloser,
 }
 
 impl Method {
     /// Every method, baselines first.
-    pub const ALL: [Method; 10] = [
+    pub const ALL: [Method; 11] = [
         Method::Gradient,
         Method::Deconvnet,
         Method::Guided,
@@ -52,9 +55,10 @@ impl Method {
         Method::FeedbackFsp,
         Method::FeedbackFr,
         Method::FeedbackTwice,
+        Method::FeedbackCloser,
     ];
-    /// The variant that `feedback` stands for: the iterative one (look twice), see docs/RESULTS.md.
-    pub const FEEDBACK: Method = Method::FeedbackTwice;
+    /// The variant that `feedback` stands for: look twice, then closer (see docs/RESULTS.md).
+    pub const FEEDBACK: Method = Method::FeedbackCloser;
 
     /// The name used on the command line and in results (`gradient`, `feedback-soft`, …).
     pub fn name(self) -> &'static str {
@@ -69,18 +73,22 @@ impl Method {
             Method::FeedbackFsp => "feedback-fsp",
             Method::FeedbackFr => "feedback-fr",
             Method::FeedbackTwice => "feedback-twice",
+            Method::FeedbackCloser => "feedback-closer",
         }
     }
 
     /// Whether the method infers feedback gates.
     pub fn is_feedback(self) -> bool {
-        matches!(self, Method::FeedbackSoft | Method::FeedbackHard | Method::FeedbackFsp | Method::FeedbackFr | Method::FeedbackTwice)
+        matches!(
+            self,
+            Method::FeedbackSoft | Method::FeedbackHard | Method::FeedbackFsp | Method::FeedbackFr | Method::FeedbackTwice | Method::FeedbackCloser
+        )
     }
 
     /// The read-out a feedback method uses unless told otherwise.
     pub fn default_readout(self) -> Readout {
         match self {
-            Method::FeedbackTwice => Readout::SignedCam,
+            Method::FeedbackTwice | Method::FeedbackCloser => Readout::SignedCam,
             m if m.is_feedback() => Readout::Energy,
             _ => Readout::Gradient,
         }
@@ -232,7 +240,7 @@ pub async fn run_feedback(
         Method::FeedbackHard => feedback::hard(net, input, class, options, tracer).await,
         Method::FeedbackFsp => feedback::fsp(net, input, class, options, tracer).await,
         Method::FeedbackFr => feedback::fr(net, input, class, options, tracer).await,
-        Method::FeedbackTwice => feedback::twice(net, input, class, options, tracer).await,
+        Method::FeedbackTwice | Method::FeedbackCloser => feedback::twice(net, input, class, options, tracer).await,
         other => Err(Error::UnknownMethod(format!("{} is not a feedback method", other.name()))),
     }
 }

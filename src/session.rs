@@ -11,6 +11,7 @@ use serde::Serialize;
 use web_time::Instant;
 
 use crate::backend::{self, BackendChoice, BackendInfo};
+use crate::closer::{self, CloserOptions, Look};
 use crate::error::{Error, Result};
 use crate::feedback::{Flow, TraceRecord};
 use crate::geometry::{BBox, FrameGeometry, Framing, INPUT_SIZE};
@@ -83,12 +84,21 @@ pub struct ExplainOptions {
     /// Size (width, height) of the map in each [`Frame`]; `None`: frames carry no map and no box
     /// (cheaper: the map under the current gates is then not computed per iteration).
     pub frame_map_size: Option<(usize, usize)>,
+    /// The looks: how many, where, and how their maps join.
+    pub closer: CloserOptions,
 }
 
 impl ExplainOptions {
     /// `method` with its tuned box settings and default saliency settings.
     pub fn new(method: Method) -> Self {
-        Self { method, saliency: SaliencyOptions::default(), boxes: BoxOptions::for_method(method), refine: None, frame_map_size: None }
+        Self {
+            method,
+            saliency: SaliencyOptions::default(),
+            boxes: BoxOptions::for_method(method),
+            refine: None,
+            frame_map_size: None,
+            closer: closer::for_method(method),
+        }
     }
 }
 
@@ -105,7 +115,11 @@ impl Default for ExplainOptions {
 pub struct Frame {
     /// Class being explained.
     pub class: usize,
-    /// 0 before feedback changes anything, then one per iteration.
+    /// Which look this frame belongs to: 0 for the whole photo, then one per closer look.
+    pub look: usize,
+    /// The part of the photo this look sees, in original pixels.
+    pub region: BBox,
+    /// 0 before feedback changes anything, then one per iteration (numbered on across looks).
     pub iteration: usize,
     /// Class logit under the current gates.
     pub score: f32,
@@ -142,8 +156,10 @@ pub struct Explanation {
     /// The saliency map over the network input (224×224).
     #[serde(skip)]
     pub map: Map,
-    /// The feedback trace without per-iteration maps (empty for baselines).
+    /// The feedback trace without per-iteration maps, all looks (empty for one look of a baseline).
     pub trace: Vec<TraceRecord>,
+    /// Where each look looked and the box after it (one entry for a single look).
+    pub looks: Vec<Look>,
 }
 
 impl Session {
@@ -222,55 +238,154 @@ impl Session {
             model::check_class(class)?;
         }
         let scores = self.classify(image).await?;
-        let mut saliency_options = options.saliency.clone();
-        saliency_options.trace_maps = options.frame_map_size.is_some();
         let mut results = Vec::with_capacity(classes.len());
         for &class in classes {
-            let started = Instant::now();
-            let mut frame_error = None;
-            let mut on_record = |record: &TraceRecord| match record.map.clone().map(|v| Map::new(v, INPUT_SIZE, INPUT_SIZE)).transpose() {
-                Ok(map) => on_frame(&self.frame(image, class, record, map.as_ref(), options)),
-                Err(e) => {
-                    frame_error = Some(e);
-                    Flow::Break(())
-                }
-            };
-            let made =
-                saliency::saliency(&self.net, image.input.clone(), class, options.method, &saliency_options, &mut on_record).await;
-            if let Some(e) = frame_error {
-                return Err(e);
-            }
-            let mut made = made?;
-            if made.trace.is_empty() {
-                // A baseline: one frame with its result, so that every method streams alike.
-                let record = TraceRecord {
-                    iteration: 0,
-                    score: scores.logits[class],
-                    probability: scores.probabilities[class],
-                    open_fraction: vec![1.0; NUM_GATED],
-                    elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
-                    backward_passes: 0,
-                    map: None,
-                };
-                if on_frame(&self.frame(image, class, &record, Some(&made.map), options)).is_break() {
-                    return Err(Error::Cancelled);
-                }
-            }
-            made.trace.iter_mut().for_each(|r| r.map = None);
-            results.push(self.explanation(image, class, &scores, made.map, made.trace, options));
+            results.push(self.explain_class(image, class, &scores, options, on_frame).await?);
         }
         Ok(results)
     }
 
+    /// One class: the first look at the whole photo, then closer looks at the box while it moves
+    /// (see [`closer`]); every look's iterations stream as frames of the photo's map.
+    async fn explain_class(
+        &self,
+        image: &Prepared,
+        class: usize,
+        scores: &Scores,
+        options: &ExplainOptions,
+        on_frame: &mut dyn FnMut(&Frame) -> Flow,
+    ) -> Result<Explanation> {
+        let started = Instant::now();
+        let plan = &options.closer;
+        let (mut map, mut bbox, mut region) = (None::<Map>, None::<BBox>, closer::whole());
+        let (mut looks, mut trace) = (Vec::new(), Vec::<TraceRecord>::new());
+        for look in 0..=plan.looks {
+            let side = if look == 0 { plan.first_side.clamp(32, 1024) } else { INPUT_SIZE };
+            let seen = self.look(image, class, &region, side, map.as_ref(), look, trace.len(), started, options, on_frame).await?;
+            let joined = match &map {
+                None => seen.map.resized(INPUT_SIZE, INPUT_SIZE),
+                Some(before) => closer::paste(before, &seen.map, &region, plan.weight),
+            };
+            let next = localize::map_to_box(&joined, &options.boxes);
+            looks.push(Look { look, region: image.geometry.to_original(&region), bbox: next.map(|b| image.geometry.to_original(&b)), probability: seen.probability });
+            trace.extend(seen.trace);
+            let done = look > 0 && closer::settled(bbox.as_ref(), next.as_ref(), plan);
+            (map, bbox) = (Some(joined), next);
+            // The next crop; when it is (nearly) what this look saw, another look would see the same.
+            let next_region = bbox.as_ref().filter(|_| !done).map(|b| image.exact_region(&closer::crop_around(b, plan)));
+            match next_region {
+                Some(r) if r.iou(&region) < plan.stable_iou => region = r,
+                _ => break,
+            }
+        }
+        let map = map.ok_or_else(|| Error::Shape("no look was made".into()))?;
+        Ok(self.explanation(image, class, scores, map, trace, looks, options))
+    }
+
+    /// One look at `region` (input pixels) of the photo, seen at `side × side`: its map over the
+    /// region, its trace (iterations numbered from `first_iteration`) and the class probability on
+    /// it. Frames show the photo's map with this look pasted in (`before`: the map so far).
+    #[allow(clippy::too_many_arguments)]
+    async fn look(
+        &self,
+        image: &Prepared,
+        class: usize,
+        region: &BBox,
+        side: usize,
+        before: Option<&Map>,
+        look: usize,
+        first_iteration: usize,
+        started: Instant,
+        options: &ExplainOptions,
+        on_frame: &mut dyn FnMut(&Frame) -> Flow,
+    ) -> Result<Seen> {
+        let input = if look == 0 && side == INPUT_SIZE {
+            image.input.clone()
+        } else {
+            let crop = imaging::crop_resized(&image.original, image.geometry.pixels_of(region, image.original.width(), image.original.height()), side as u32);
+            model::input_tensor(imaging::normalize(&crop), side, side, &self.device)?
+        };
+        let mut saliency_options = options.saliency.clone();
+        saliency_options.trace_maps = options.frame_map_size.is_some();
+        let in_photo = |m: Map| match before {
+            None => m.resized(INPUT_SIZE, INPUT_SIZE),
+            Some(b) => closer::paste(b, &m, region, options.closer.weight),
+        };
+        let shown = image.geometry.to_original(region);
+        let mut frame_error = None;
+        let mut on_record = |record: &TraceRecord| {
+            let record = TraceRecord { iteration: first_iteration + record.iteration, elapsed_ms: started.elapsed().as_secs_f64() * 1e3, ..record.clone() };
+            match record.map.clone().map(|v| Map::new(v, side, side)).transpose() {
+                Ok(map) => on_frame(&self.frame(image, class, &record, map.map(in_photo).as_ref(), look, shown, options)),
+                Err(e) => {
+                    frame_error = Some(e);
+                    Flow::Break(())
+                }
+            }
+        };
+        let made = saliency::saliency(&self.net, input.clone(), class, options.method, &saliency_options, &mut on_record).await;
+        if let Some(e) = frame_error {
+            return Err(e);
+        }
+        let mut made = made?;
+        if options.closer.flip {
+            // The mirror image's map, mirrored back, averaged in: what a look sees does not hang on left and right.
+            saliency_options.trace_maps = false;
+            let mirrored = saliency::saliency(&self.net, input.clone().flip([3]), class, options.method, &saliency_options, &mut |_| Flow::Continue(())).await?;
+            let back = mirrored.map.mirrored();
+            let (a, b) = (made.map.normalised(), back.normalised());
+            made.map = Map::new(a.values.iter().zip(&b.values).map(|(x, y)| (x + y) / 2.0).collect(), a.width, a.height)?;
+        }
+        let (score, probability) = match made.trace.first() {
+            Some(first) => (first.score, first.probability),
+            None if look == 0 && side == INPUT_SIZE => {
+                let scores = self.classify(image).await?;
+                (scores.logits[class], scores.probabilities[class])
+            }
+            None => {
+                let logits = self.net.forward(input);
+                let p = read_back(softmax(logits.clone(), 1).narrow(1, class, 1)).await?[0];
+                (read_back(logits.narrow(1, class, 1)).await?[0], p)
+            }
+        };
+        made.trace.iter_mut().for_each(|r| {
+            r.iteration += first_iteration;
+            r.map = None;
+        });
+        if made.trace.is_empty() || options.closer.flip {
+            // A baseline's one result, or the look's final (mirror-averaged) map: one more frame, so
+            // that every method streams alike and the last frame shows what the look ends with.
+            let record = match made.trace.last() {
+                Some(last) => TraceRecord { elapsed_ms: started.elapsed().as_secs_f64() * 1e3, ..last.clone() },
+                None => TraceRecord {
+                    iteration: look,
+                    score,
+                    probability,
+                    open_fraction: vec![1.0; NUM_GATED],
+                    elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+                    backward_passes: 0,
+                    map: None,
+                },
+            };
+            if on_frame(&self.frame(image, class, &record, Some(&in_photo(made.map.clone())), look, shown, options)).is_break() {
+                return Err(Error::Cancelled);
+            }
+        }
+        Ok(Seen { map: made.map, trace: made.trace, probability })
+    }
+
     /// The frame of one step: the record's numbers and, when frames carry maps, `map` (over the
     /// network input) at the requested size with its box in original pixels.
-    fn frame(&self, image: &Prepared, class: usize, record: &TraceRecord, map: Option<&Map>, options: &ExplainOptions) -> Frame {
+    #[allow(clippy::too_many_arguments)]
+    fn frame(&self, image: &Prepared, class: usize, record: &TraceRecord, map: Option<&Map>, look: usize, region: BBox, options: &ExplainOptions) -> Frame {
         let (map, bbox) = match (map, options.frame_map_size) {
             (Some(map), Some((w, h))) => (Some(map.resized(w, h)), image.box_of(map, &options.boxes)),
             _ => (None, None),
         };
         Frame {
             class,
+            look,
+            region,
             iteration: record.iteration,
             score: record.score,
             probability: record.probability,
@@ -281,6 +396,7 @@ impl Session {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn explanation(
         &self,
         image: &Prepared,
@@ -288,6 +404,7 @@ impl Session {
         scores: &Scores,
         map: Map,
         trace: Vec<TraceRecord>,
+        looks: Vec<Look>,
         options: &ExplainOptions,
     ) -> Explanation {
         let in_input = match &options.refine {
@@ -307,8 +424,19 @@ impl Session {
             peak: image.geometry.point_to_original(px, py),
             map,
             trace,
+            looks,
         }
     }
+}
+
+/// What one look saw.
+struct Seen {
+    /// The look's map over its region (at the look's input size).
+    map: Map,
+    /// Its feedback trace, numbered on from the looks before it.
+    trace: Vec<TraceRecord>,
+    /// Class probability on the look's input, before any gate moved.
+    probability: f32,
 }
 
 impl Prepared {
@@ -325,6 +453,13 @@ impl Prepared {
     /// The part of the original image the network sees, in original pixels.
     pub fn region(&self) -> BBox {
         self.geometry.region()
+    }
+
+    /// `region` (input pixels) snapped to the whole original pixels a crop of it takes, so that a
+    /// closer look's map is pasted exactly where its pixels came from.
+    fn exact_region(&self, region: &BBox) -> BBox {
+        let (x, y, w, h) = self.geometry.pixels_of(region, self.original.width(), self.original.height());
+        self.geometry.to_input(&BBox { x0: x as f32, y0: y as f32, x1: (x + w) as f32, y1: (y + h) as f32 })
     }
 
     /// The box of a map over the network input (any size), in original pixels: how a page redraws

@@ -217,16 +217,16 @@ fn eval_reports_every_metric_and_skips_bad_rows() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("missing.png not found") && stderr.contains("outside the 227×227 image"), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("| cam |") && stdout.contains("| feedback-twice |"), "{stdout}");
+    assert!(stdout.contains("| cam |") && stdout.contains("| feedback-closer |"), "{stdout}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(report["n_images"], 2);
     // Every method but CAM is compared with CAM on the same objects.
-    let paired = &report["methods"]["feedback-twice"]["vs_cam"];
+    let paired = &report["methods"]["feedback-closer"]["vs_cam"];
     assert_eq!(paired["objects"], 2);
     let (wins, losses) = (paired["wins"].as_u64().unwrap(), paired["losses"].as_u64().unwrap());
     assert!(wins + losses <= 2 && (0.0..=1.0).contains(&paired["mcnemar_p"].as_f64().unwrap()), "{paired}");
     assert!(report["methods"]["cam"].get("vs_cam").is_none());
-    for method in ["gradient", "cam", "feedback-twice"] {
+    for method in ["gradient", "cam", "feedback-closer"] {
         let m = &report["methods"][method];
         for key in ["gt_known_loc", "top1_loc", "pointing", "maxboxacc", "mean_iou", "sec_per_image"] {
             let v = m[key].as_f64().unwrap_or_else(|| panic!("{method}.{key} missing"));

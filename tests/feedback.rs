@@ -215,3 +215,48 @@ fn fsp_can_keep_saturated_neurons_when_asked() {
     assert_eq!(open_saturated(false), 0.0);
     assert!(open_saturated(true) > 0.0);
 }
+
+/// The tabby cat photo, small, in a corner of a larger grey picture: (picture, the cat's box).
+fn small_cat_in_a_corner() -> Option<(image::RgbImage, thinktwice::geometry::BBox)> {
+    let cat = common::cat_photo()?;
+    let cat = image::imageops::resize(&image::open(cat).ok()?.to_rgb8(), 180, 120, image::imageops::FilterType::Triangle);
+    let mut picture = image::RgbImage::from_pixel(640, 480, image::Rgb([150, 150, 150]));
+    image::imageops::replace(&mut picture, &cat, 400, 300);
+    Some((picture, thinktwice::geometry::BBox { x0: 400.0, y0: 300.0, x1: 580.0, y1: 420.0 }))
+}
+
+#[test]
+fn the_second_look_tightens_the_box_on_a_small_object() {
+    let Some((picture, truth)) = small_cat_in_a_corner() else { return };
+    let session = common::session();
+    let prepared = session.prepare(picture, Framing::Whole).unwrap();
+    let mut frames = Vec::new();
+    let found = pollster::block_on(session.explain(
+        &prepared,
+        &[281],
+        &ExplainOptions { frame_map_size: Some((56, 56)), ..ExplainOptions::default() },
+        &mut |f| {
+            frames.push(f.clone());
+            Flow::Continue(())
+        },
+    ))
+    .unwrap()
+    .remove(0);
+    let first = found.looks[0].bbox.expect("a first-look box");
+    let last = found.bbox.expect("a box after the closer looks");
+    println!("looks {:?}\nfirst {first:?} IoU {:.3}; last {last:?} IoU {:.3}", found.looks, first.iou(&truth), last.iou(&truth));
+    assert!(found.looks.len() >= 2, "at least one closer look: {:?}", found.looks);
+    // The closer looks saw crops around the cat, each smaller than the one before.
+    assert!(found.looks.windows(2).all(|w| w[1].region.area() < w[0].region.area()), "crops shrink: {:?}", found.looks);
+    let crop = found.looks.last().unwrap().region;
+    assert!(crop.area() < 0.5 * 640.0 * 480.0 && crop.distance_to(490.0, 360.0) == 0.0, "last crop {crop:?} is not around the cat");
+    // Its box is tighter, lies in the cat's quarter, and fits the cat better than the first.
+    assert!(last.area() < first.area(), "last box {last:?} is not tighter than the first {first:?}");
+    let (cx, cy) = ((last.x0 + last.x1) / 2.0, (last.y0 + last.y1) / 2.0);
+    assert!(cx >= 320.0 && cy >= 240.0, "last box {last:?} is not on the cat's quarter");
+    assert!(last.iou(&truth) > first.iou(&truth), "IoU with the cat: last {} ≤ first {}", last.iou(&truth), first.iou(&truth));
+    // The frames follow the looks: each says which look and where it looked, in order.
+    assert!(frames.windows(2).all(|w| w[1].look >= w[0].look && w[1].iteration == w[0].iteration + 1), "frames in order");
+    assert_eq!(frames.last().unwrap().look, found.looks.len() - 1);
+    assert_eq!(frames.last().unwrap().region, found.looks.last().unwrap().region);
+}

@@ -14,7 +14,8 @@ const FRAME_MAP_SIDE = 112; // frames carry their map at this size; results at 2
 
 // What each method is, for the Method menu.
 const METHOD_LABELS = {
-  feedback: "feedback (default: look twice)",
+  feedback: "feedback (default: look twice, then closer)",
+  "feedback-closer": "feedback: look twice, then closer",
   "feedback-fsp": "feedback: selective pruning",
   "feedback-fr": "feedback: recovering",
   "feedback-hard": "feedback: hard gates",
@@ -203,7 +204,7 @@ async function explain() {
     return;
   }
   animator.count = Math.max(...state.stages.map((s) => s.count));
-  if (state.threshold === null) showThreshold(state.stages[0].run.results[0].threshold);
+  if (state.threshold === null) showThreshold(state.stages[0].run.results[0].threshold, state.stages[0].run.results[0].boxRule);
   animator.finished();
   renderResults();
   $("download-png").disabled = $("download-json").disabled = false;
@@ -237,9 +238,11 @@ function updateTransport() {
   play.disabled = $("back").disabled = $("forward").disabled = count < 2 || document.body.dataset.state === "running";
 }
 
-function showThreshold(threshold) {
+// The box threshold: a share of the map's peak, or (rule "mass") of its total mass.
+function showThreshold(threshold, rule = state.boxRule) {
+  state.boxRule = rule ?? "peak";
   $("threshold").value = String(threshold);
-  $("threshold-text").textContent = `${Math.round(threshold * 100)}%`;
+  $("threshold-text").textContent = `${Math.round(threshold * 100)}% of the ${state.boxRule === "mass" ? "mass" : "peak"}`;
 }
 
 // Boxes at the chosen threshold for every frame and result, from the engine (same code as the CLI).
@@ -249,16 +252,23 @@ async function rebox() {
     if (!stage.run?.results) continue;
     stage.boxOverride.clear();
     for (const result of stage.run.results) {
-      result.box = await state.engine.boxOf(result.map, 224, threshold);
+      result.box = await state.engine.boxOf(result.map, 224, threshold, 4, result.boxRule);
       result.threshold = threshold;
       const frames = stage.frames(result.class);
       for (const [i, frame] of frames.entries()) {
-        const box = i === frames.length - 1 ? result.box : frame.map && (await state.engine.boxOf(frame.map, FRAME_MAP_SIDE, threshold));
+        const box = i === frames.length - 1 ? result.box : frame.map && (await state.engine.boxOf(frame.map, FRAME_MAP_SIDE, threshold, 4, result.boxRule));
         stage.boxOverride.set(`${result.class}/${i}`, box);
       }
     }
   }
 }
+
+// How much closer a look's crop is than the whole photo, e.g. "2.4× closer".
+const lookZoom = (look) => {
+  const r = look.region;
+  const zoom = Math.sqrt((state.image.width * state.image.height) / Math.max(1, (r.x1 - r.x0) * (r.y1 - r.y0)));
+  return `${zoom.toFixed(1)}× closer`;
+};
 
 function renderResults() {
   const lines = [];
@@ -270,6 +280,7 @@ function renderResults() {
       const b = r.box;
       const where = b ? `box x ${Math.round(b.x0)}–${Math.round(b.x1)}, y ${Math.round(b.y0)}–${Math.round(b.y1)} px (of ${state.image.width}×${state.image.height})` : "no box (empty map)";
       const change = frames.length > 1 ? `, probability ${percent(frames[0].probability)} → ${percent(frames.at(-1).probability)} over ${frames.length - 1} iteration${frames.length === 2 ? "" : "s"}` : `, probability ${percent(r.probability)}`;
+      const looks = r.looks?.length > 1 ? `; looked ${r.looks.length} times, each closer (last crop ${lookZoom(r.looks.at(-1))})` : "";
       p.innerHTML = `<button type="button" class="focus"></button> <span></span>`;
       const button = p.querySelector("button");
       button.textContent = `${r.name} (${r.class})`;
@@ -280,7 +291,7 @@ function renderResults() {
         drawAll(animator.current);
         renderResults();
       });
-      p.querySelector("span").textContent = `${stage.method}: ${where}${change}.`;
+      p.querySelector("span").textContent = `${stage.method}: ${where}${change}${looks}.`;
       lines.push(p);
     }
   }
@@ -301,8 +312,13 @@ function save(blob, name) {
 
 function report() {
   const run = (stage) => stage.run.results.map((r) => ({
-    class: r.class, name: r.name, score: r.score, probability: r.probability, box: r.box, peak: r.peak, trace: r.trace,
+    class: r.class, name: r.name, score: r.score, probability: r.probability, box: r.box, peak: r.peak, trace: r.trace, looks: r.looks,
   }));
+  // Every frame as `thinktwice localize` writes it: look, region, iteration, probability, box.
+  const frames = (stage) => stage.run.classes.flatMap((c) => stage.frames(c.index).map((f) => ({
+    class: f.class, look: f.look, region: f.region, iteration: f.iteration, score: f.score, probability: f.probability,
+    openFraction: f.openFraction, box: f.box, elapsedMs: f.elapsedMs,
+  })));
   const [first, second] = state.stages;
   return {
     image: state.image.name.replace(/^sample: /, ""),
@@ -312,7 +328,9 @@ function report() {
     framing: "whole",
     backend: state.engine.ready.backend,
     threshold: state.stages[0].run.results[0].threshold,
+    boxRule: state.stages[0].run.results[0].boxRule,
     classes: run(first),
+    frames: frames(first),
     ...(second ? { compare: { method: second.method, classes: run(second) } } : {}),
   };
 }
@@ -358,7 +376,10 @@ function wire() {
   });
   for (const b of document.querySelectorAll("[data-sample]")) b.addEventListener("click", () => takeSample(b.dataset.sample));
   $("explain").addEventListener("click", explain);
-  $("method").addEventListener("change", () => state.image && explain());
+  $("method").addEventListener("change", () => {
+    state.threshold = null; // each method boxes by its own tuned rule and threshold
+    if (state.image) explain();
+  });
   $("compare").addEventListener("change", () => state.image && explain());
   $("play").addEventListener("click", () => animator.toggle());
   $("back").addEventListener("click", () => animator.step(-1));

@@ -63,10 +63,11 @@ export class EngineClient extends EventTarget {
     return promise;
   }
 
-  // The box of a side × side map over the last explained image at `threshold`, in its pixels.
-  async boxOf(map, side, threshold, sigma = 4) {
+  // The box of a side × side map over the last explained image at `threshold` of its peak
+  // (rule "peak") or of its mass (rule "mass"), in its pixels.
+  async boxOf(map, side, threshold, sigma = 4, rule = "peak") {
     await this.loading;
-    return this.#send({ kind: Kind.BOX, map, side, threshold, sigma }).promise;
+    return this.#send({ kind: Kind.BOX, map, side, threshold, sigma, rule }).promise;
   }
 
   // Stops the explain with this id (default: the latest) between two iterations.

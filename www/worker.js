@@ -45,7 +45,7 @@ async function serve(message) {
         return await explain(message);
       case Kind.BOX:
         prepare("whole");
-        return postResult(id, inFile(engine.boxOf(message.map, message.side, message.threshold, message.sigma ?? 4)));
+        return postResult(id, inFile(engine.boxOf(message.map, message.side, message.threshold, message.sigma ?? 4, message.rule ?? "peak")));
       default:
         throw new EngineError("bad-input", `unknown message kind ${message.kind}`);
     }
@@ -213,6 +213,7 @@ async function explain({ id, ...request }) {
   const results = await core.explain(request, (frame) => {
     if (!wanted(id)) return false; // the core then ends the run as cancelled
     frame.box = inFile(frame.box);
+    frame.region = inFile(frame.region);
     post({ kind: Kind.FRAME, id, frame }, frame.map ? [frame.map.buffer] : []);
     return true;
   });
@@ -220,6 +221,7 @@ async function explain({ id, ...request }) {
   for (const r of results) {
     r.box = inFile(r.box);
     r.peak = r.peak.map((v) => v * pixels.scale);
+    r.looks = r.looks.map((l) => ({ ...l, region: inFile(l.region), box: inFile(l.box) }));
   }
   postResult(id, results, results.map((r) => r.map.buffer));
 }

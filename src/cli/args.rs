@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
+use thinktwice::closer::{self, CloserOptions};
 use thinktwice::localize::BoxOptions;
 use thinktwice::model::NUM_GATED;
 use thinktwice::saliency::{Method, SaliencyOptions};
@@ -127,13 +128,53 @@ pub struct TuningArgs {
     /// Look twice: the first gated layer above the ones it gates (33: up to and with the head).
     #[arg(long)]
     twice_to: Option<usize>,
+    /// Box rule: peak (threshold × max, largest component) or mass (the brightest pixels holding
+    /// threshold of the mass).
+    #[arg(long)]
+    box_rule: Option<String>,
+    /// Closer looks after the first, for every method (0: one look).
+    #[arg(long)]
+    looks: Option<usize>,
+    /// Closer looks: margin around the box, as a fraction of its side.
+    #[arg(long)]
+    margin: Option<f32>,
+    /// Closer looks: weight of a look's map against the map before it (1: replace).
+    #[arg(long)]
+    zoom_weight: Option<f32>,
+    /// Closer looks: smallest crop, as a fraction of the photo's side.
+    #[arg(long)]
+    min_side: Option<f32>,
+    /// Side of the first look's input in pixels (224; 320 or 448 give a finer head grid).
+    #[arg(long)]
+    first_side: Option<usize>,
+    /// Average every look with its mirror image.
+    #[arg(long)]
+    flip: bool,
 }
 
 impl TuningArgs {
     /// `method`'s tuned box settings with the threshold and σ given here.
-    pub fn boxes(&self, method: Method) -> BoxOptions {
+    pub fn boxes(&self, method: Method) -> Result<BoxOptions> {
         let tuned = BoxOptions::for_method(method);
-        BoxOptions { threshold: self.threshold.unwrap_or(tuned.threshold), sigma: self.sigma.unwrap_or(tuned.sigma) }
+        let rule = match &self.box_rule {
+            Some(r) => r.parse()?,
+            None => tuned.rule,
+        };
+        Ok(BoxOptions { threshold: self.threshold.unwrap_or(tuned.threshold), sigma: self.sigma.unwrap_or(tuned.sigma), rule })
+    }
+
+    /// `method`'s looks with the ones given here.
+    pub fn closer(&self, method: Method) -> CloserOptions {
+        let tuned = closer::for_method(method);
+        CloserOptions {
+            looks: self.looks.unwrap_or(tuned.looks),
+            margin: self.margin.unwrap_or(tuned.margin),
+            weight: self.zoom_weight.unwrap_or(tuned.weight),
+            min_side: self.min_side.unwrap_or(tuned.min_side),
+            first_side: self.first_side.unwrap_or(tuned.first_side),
+            flip: tuned.flip || self.flip,
+            ..tuned
+        }
     }
 
     /// The default saliency and feedback settings with the ones given here.

@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use thinktwice::feedback::Flow;
 use thinktwice::geometry::{BBox, Framing, INPUT_SIZE};
 use thinktwice::localize::metrics::{self, THRESHOLDS};
-use thinktwice::localize::{self, BoxOptions};
+use thinktwice::localize::{self, BoxOptions, BoxRule};
 use thinktwice::model;
-use thinktwice::saliency::{Method, SaliencyOptions};
+use thinktwice::saliency::Method;
 use thinktwice::{ExplainOptions, Session};
 
 use super::args::{ModelArgs, TuningArgs};
@@ -101,6 +101,9 @@ pub struct Record {
     /// The box options it ran with.
     box_threshold: f32,
     box_sigma: f32,
+    /// The box rule, when not the peak rule (`mass 0.80`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    box_rule: Option<String>,
     #[serde(flatten)]
     tally: Tally,
     /// Per object: GT-known localization at IoU 0.5 (for paired tests between methods).
@@ -133,6 +136,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => Method::ALL.to_vec(),
     };
     let saliency = args.tuning.saliency()?;
+    // Every method's whole settings, fixed before any work: a bad flag fails now.
+    let plans: Vec<(Method, ExplainOptions)> = methods
+        .iter()
+        .map(|&m| -> Result<_> {
+            Ok((m, ExplainOptions { saliency: saliency.clone(), boxes: args.tuning.boxes(m)?, closer: args.tuning.closer(m), ..ExplainOptions::new(m) }))
+        })
+        .collect::<Result<_>>()?;
+    let plan = |m: Method| plans.iter().find(|(p, _)| *p == m).map(|(_, o)| o.clone()).unwrap_or_else(|| ExplainOptions::new(m));
     // An output that cannot be written fails now, not after an hour of evaluation.
     for path in args.json.iter().chain(&args.csv).chain(&args.records) {
         output::ensure_writable(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
@@ -171,7 +182,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let session = args.model.session()?;
     eprintln!("evaluating {} methods on {} images of {}", methods.len(), todo.len(), data.display());
     let started = Instant::now();
-    evaluate(&session, &todo, &methods, &saliency, &|m| args.tuning.boxes(m), args.workers, &name_of, &|record| {
+    evaluate(&session, &todo, &methods, &plan, args.workers, &name_of, &|record| {
         // One whole line per photo × method, flushed at once: a killed run leaves only whole records.
         if let Some(file) = sink_file.lock().unwrap().as_mut() {
             let line = serde_json::to_string(&record).map(|l| l + "\n").unwrap_or_default();
@@ -328,8 +339,7 @@ pub fn evaluate(
     session: &Session,
     images: &[(PathBuf, Vec<Object>)],
     methods: &[Method],
-    options: &SaliencyOptions,
-    boxes: &(dyn Fn(Method) -> BoxOptions + Sync),
+    plan: &(dyn Fn(Method) -> ExplainOptions + Sync),
     workers: usize,
     name_of: &(dyn Fn(&Path) -> String + Sync),
     sink: &(dyn Fn(Record) + Sync),
@@ -347,11 +357,12 @@ pub fn evaluate(
                     *n - 1
                 };
                 let Some((path, objects)) = images.get(i) else { break };
-                match evaluate_image(session, path, objects, methods, options, boxes) {
+                match evaluate_image(session, path, objects, methods, plan) {
                     Ok(result) => {
                         for (m, tally, hits) in result.per_method {
-                            let b = boxes(m);
-                            sink(Record { image: name_of(path), method: m.name().into(), box_threshold: b.threshold, box_sigma: b.sigma, tally, hits });
+                            let b = plan(m).boxes;
+                            let box_rule = (b.rule != BoxRule::Peak).then(|| b.describe());
+                            sink(Record { image: name_of(path), method: m.name().into(), box_threshold: b.threshold, box_sigma: b.sigma, box_rule, tally, hits });
                         }
                     }
                     Err(e) => failures.lock().unwrap().push(format!("{}: {e:#}", path.display())),
@@ -378,7 +389,10 @@ fn report(records: &[Record], methods: &[Method], seconds: f64) -> serde_json::V
     for r in sorted {
         let Some(m) = methods.iter().find(|m| m.name() == r.method) else { continue };
         images.insert(r.image.as_str());
-        let entry = totals.entry(m.name()).or_insert_with(|| (Tally::default(), BoxOptions { threshold: r.box_threshold, sigma: r.box_sigma }));
+        let entry = totals.entry(m.name()).or_insert_with(|| {
+            let rule = if r.box_rule.as_deref().is_some_and(|d| d.starts_with("mass")) { BoxRule::Mass } else { BoxRule::Peak };
+            (Tally::default(), BoxOptions { threshold: r.box_threshold, sigma: r.box_sigma, rule })
+        });
         add(&mut entry.0, &r.tally);
     }
     let n_images = images.len();
@@ -399,6 +413,7 @@ fn report(records: &[Record], methods: &[Method], seconds: f64) -> serde_json::V
             "gt_known_loc_70": t.correct[2] as f64 / n,
             "maxboxacc_threshold": THRESHOLDS[best],
             "box_threshold": b.threshold,
+            "box_rule": b.rule,
             "box_sigma": b.sigma,
             "box_accuracy_curve": curve,
             "n_objects": t.objects,
@@ -476,8 +491,7 @@ fn evaluate_image(
     path: &Path,
     objects: &[Object],
     methods: &[Method],
-    options: &SaliencyOptions,
-    boxes: &(dyn Fn(Method) -> BoxOptions + Sync),
+    plan: &(dyn Fn(Method) -> ExplainOptions + Sync),
 ) -> Result<ImageResult> {
     let bytes = std::fs::read(path)?;
     let prepared = session.prepare_encoded(&bytes, Framing::Whole)?;
@@ -488,7 +502,7 @@ fn evaluate_image(
     let tolerance = POINTING_TOLERANCE * INPUT_SIZE as f32 / image.width().max(image.height()) as f32;
     let mut per_method = Vec::new();
     for &method in methods {
-        let explain = ExplainOptions { saliency: options.clone(), boxes: boxes(method), ..ExplainOptions::new(method) };
+        let explain = plan(method);
         let boxes = &explain.boxes;
         let mut t = Tally::default();
         let mut hits = Vec::with_capacity(objects.len());
@@ -500,7 +514,7 @@ fn evaluate_image(
             let map = explained.remove(0).map;
             let truth: Vec<BBox> = object.boxes.iter().map(to_map).collect();
             let smoothed = map.smoothed(boxes.sigma);
-            let found = localize::box_of_smoothed(&smoothed, boxes.threshold);
+            let found = localize::box_by_rule(&smoothed, boxes);
             let iou = metrics::best_iou(found.as_ref(), &truth);
             t.objects += 1;
             for (i, level) in [0.3, 0.5, 0.7].iter().enumerate() {
@@ -581,7 +595,10 @@ pub fn markdown(report: &serde_json::Value) -> String {
             let f = |k: &str| m[k].as_f64().map_or("–".into(), |v| format!("{v:.3}"));
             out += &format!(
                 "| {name} | {} | {} | {} | {} | {} | {} | {} ({}) | {} | {} | {} | {} |\n",
-                f("box_threshold"),
+                match m["box_rule"].as_str() {
+                    Some("mass") => format!("mass {}", f("box_threshold")),
+                    _ => f("box_threshold"),
+                },
                 f("gt_known_loc"),
                 m["vs_cam"]["difference"].as_f64().map_or("–".into(), |d| format!(
                     "{:+.3} ({:.3})",

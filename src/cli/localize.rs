@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use thinktwice::feedback::Flow;
-use thinktwice::geometry::Framing;
+use thinktwice::Frame;
+use thinktwice::geometry::{Framing, INPUT_SIZE};
 use thinktwice::localize::grabcut::GrabCutOptions;
 use thinktwice::model::labels;
 use thinktwice::overlay::{self, Label};
@@ -59,7 +60,8 @@ struct Job {
 pub fn run(args: Args) -> Result<ExitCode> {
     let method: Method = args.method.parse()?;
     let mut options = ExplainOptions::new(method);
-    options.boxes = args.tuning.boxes(method);
+    options.boxes = args.tuning.boxes(method)?;
+    options.closer = args.tuning.closer(method);
     options.saliency = args.tuning.saliency()?;
     options.refine = args.refine.then(GrabCutOptions::default);
     let job = Job {
@@ -91,7 +93,14 @@ fn localize_one(session: &Session, path: &Path, job: &Job) -> Result<Vec<PathBuf
     let scores = pollster::block_on(session.classify(&image))?;
     let classes = labels::parse_class_list(&job.classes, &scores.probabilities)?;
     let started = Instant::now();
-    let results = pollster::block_on(session.explain(&image, &classes, &job.options, &mut |_| Flow::Continue(())))?;
+    // Every frame as the page gets it (look, region, iteration, probability, box), for the JSON.
+    let mut frames = Vec::new();
+    let mut options = job.options.clone();
+    options.frame_map_size = Some((INPUT_SIZE, INPUT_SIZE));
+    let results = pollster::block_on(session.explain(&image, &classes, &options, &mut |f| {
+        frames.push(Frame { map: None, ..f.clone() });
+        Flow::Continue(())
+    }))?;
     let seconds = started.elapsed().as_secs_f64();
     let stem = path.file_stem().map_or("image".into(), |s| s.to_string_lossy().into_owned());
     let method = job.options.method.name();
@@ -114,6 +123,7 @@ fn localize_one(session: &Session, path: &Path, job: &Job) -> Result<Vec<PathBuf
         "framing": job.framing.name(),
         "seconds": seconds,
         "classes": results,
+        "frames": frames,
     });
     let file = job.out.join(format!("{stem}.{method}.json"));
     output::write_json(&file, &report)?;

@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::closer::Look;
 use crate::feedback::TraceRecord;
 use crate::geometry::{BBox, Framing};
+use crate::localize::BoxRule;
 use crate::localize::grabcut::GrabCutOptions;
 use crate::saliency::Method;
 use crate::session::{ExplainOptions, Explanation, Frame, Prediction};
@@ -124,10 +126,14 @@ pub struct ExplanationInfo {
     pub map_width: usize,
     /// Map height.
     pub map_height: usize,
-    /// The box threshold used (fraction of the smoothed map's maximum): the request's, or the method's tuned one.
+    /// The box threshold used: the request's, or the method's tuned one.
     pub threshold: f32,
+    /// What the threshold is a fraction of: `peak` (the smoothed maximum) or `mass` (the map's total).
+    pub box_rule: BoxRule,
     /// The feedback trace.
     pub trace: Vec<TraceStep>,
+    /// Where each look looked (the whole photo, then each closer look) and its box.
+    pub looks: Vec<Look>,
 }
 
 /// One feedback iteration in a result's trace.
@@ -173,7 +179,9 @@ impl From<&Explanation> for ExplanationInfo {
             map_width: e.map.width,
             map_height: e.map.height,
             threshold: 0.0,
+            box_rule: BoxRule::Peak,
             trace: e.trace.iter().map(TraceStep::from).collect(),
+            looks: e.looks.clone(),
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::backend::{BackendChoice, BackendInfo};
 use crate::geometry::BBox;
 use crate::feedback::Flow;
 use crate::map::Map;
-use crate::localize::BoxOptions;
+use crate::localize::{BoxOptions, BoxRule};
 use crate::model::labels;
 use crate::saliency::Method;
 use crate::session::{Prepared, Session};
@@ -106,11 +106,13 @@ impl Engine {
         Ok(labels::parse_class_list(spec, &scores.probabilities)?)
     }
 
-    /// The box of a `side × side` map over the network input at `threshold` (fraction of the
-    /// smoothed maximum), in original pixels of the prepared image; `None` for an empty map.
-    pub fn box_for(&self, map: &[f32], side: usize, threshold: f32, sigma: f32) -> Result<Option<BBox>, WebError> {
+    /// The box of a `side × side` map over the network input by `rule` (`peak`: threshold × the
+    /// smoothed maximum; `mass`: the brightest pixels holding threshold of the mass), in original
+    /// pixels of the prepared image; `None` for an empty map.
+    pub fn box_for(&self, map: &[f32], side: usize, threshold: f32, sigma: f32, rule: &str) -> Result<Option<BBox>, WebError> {
         let map = Map::new(map.to_vec(), side, side)?;
-        let options = BoxOptions { threshold: threshold.clamp(0.0, 1.0), sigma: sigma.clamp(0.0, 32.0) };
+        let rule = if rule.is_empty() { BoxRule::Peak } else { rule.parse::<BoxRule>().map_err(|e| WebError::new("bad-input", e.to_string()))? };
+        let options = BoxOptions { threshold: threshold.clamp(0.0, 1.0), sigma: sigma.clamp(0.0, 32.0), rule };
         Ok(self.image()?.box_of(&map, &options))
     }
 
@@ -139,8 +141,8 @@ impl Engine {
                 if on_frame(FrameInfo::from(frame), frame.map.as_ref()) { Flow::Continue(()) } else { Flow::Break(()) }
             })
             .await?;
-        let threshold = options.boxes.threshold;
-        Ok(explanations.into_iter().map(|e| (ExplanationInfo { threshold, ..ExplanationInfo::from(&e) }, e.map)).collect())
+        let (threshold, box_rule) = (options.boxes.threshold, options.boxes.rule);
+        Ok(explanations.into_iter().map(|e| (ExplanationInfo { threshold, box_rule, ..ExplanationInfo::from(&e) }, e.map)).collect())
     }
 }
 
@@ -184,10 +186,10 @@ impl Engine {
         Ok(self.classes_of(&spec).await?.into_iter().map(|c| c as u32).collect())
     }
 
-    /// `boxOf(map, side, threshold, sigma)` → `{x0, y0, x1, y1}` in original pixels, or `null`.
+    /// `boxOf(map, side, threshold, sigma, rule)` → `{x0, y0, x1, y1}` in original pixels, or `null`.
     #[wasm_bindgen(js_name = boxOf)]
-    pub fn box_of(&self, map: &[f32], side: usize, threshold: f32, sigma: f32) -> Result<JsValue, JsValue> {
-        to_js(&self.box_for(map, side, threshold, sigma)?)
+    pub fn box_of(&self, map: &[f32], side: usize, threshold: f32, sigma: f32, rule: String) -> Result<JsValue, JsValue> {
+        to_js(&self.box_for(map, side, threshold, sigma, &rule)?)
     }
 
     /// `{top: [{index, name, probability}], probabilities: Float32Array, elapsedMs}`.

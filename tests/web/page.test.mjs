@@ -71,6 +71,25 @@ test("page on the CPU: sample, search, feedback frames, JSON as the CLI, side by
   assert.match(await results.textContent(), /box x \d+–\d+, y \d+–\d+ px/);
   await page.screenshot({ path: join(SHOTS, "page-cpu-sample.png"), fullPage: true });
 
+  // The default feedback looks closer: later frames look at a crop (drawn dashed), and the map
+  // drawn in the last frame is not the first frame's.
+  const looks = await page.evaluate(() => {
+    const frames = window.thinktwice.state.stages[0].frames();
+    const norm = (m) => { const top = Math.max(...m); return Array.from(m, (v) => v / (top || 1)); };
+    const [a, b] = [norm(frames[0].map), norm(frames.at(-1).map)];
+    return {
+      looks: frames.map((f) => f.look),
+      regions: frames.map((f) => f.region),
+      change: a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length,
+      dashed: document.querySelectorAll(".stage .boxes rect.looking").length,
+    };
+  });
+  assert.ok(Math.max(...looks.looks) >= 1, `a closer look was taken: looks ${looks.looks}`);
+  const last = looks.regions.at(-1), whole = looks.regions[0];
+  assert.ok((last.x1 - last.x0) * (last.y1 - last.y0) < 0.9 * (whole.x1 - whole.x0) * (whole.y1 - whole.y0), `the last look sees a crop: ${JSON.stringify(last)}`);
+  assert.ok(looks.change > 0.02, `the drawn map changes between the first and the last frame (mean |Δ| ${looks.change})`);
+  assert.ok(looks.dashed >= 1, "the crop the last look sees is outlined");
+
   // A class through the search box (keyboard only), the other class removed, feedback with frames.
   await page.getByRole("button", { name: /^Remove / }).click();
   const search = page.getByRole("combobox", { name: "Class" });

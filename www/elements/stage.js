@@ -1,7 +1,7 @@
-// One explanation panel: the photo with the heat map and boxes over it, the gate bars and the
-// score curve, for one method's run over one or more classes. It keeps the run's frames and
+// One explanation panel: the photo with the heat map, the boxes and the crop a closer look sees
+// over it, the gates closed per layer and the score curve, for one method's run over one or more classes. It keeps the run's frames and
 // draws any iteration of it; the page and the <think-twice> widget both use it.
-import { drawGateBars, drawCurve } from "../render/charts.js";
+import { drawGateChart, drawCurve } from "../render/charts.js";
 import { asShares, drawHeat, robustMax } from "../render/heatmap.js";
 import { drawBoxes } from "../render/overlay.js";
 
@@ -22,7 +22,7 @@ export class Stage {
         <div class="busy" hidden>Looking…</div>
       </figure>
       <div class="charts">
-        <figure><figcaption>Gates open per layer</figcaption><svg class="bars" role="img"></svg></figure>
+        <figure><figcaption>Gates closed per layer (log scale)</figcaption><svg class="bars" role="img"></svg></figure>
         <figure><figcaption>Probability <span class="swatch prob"></span> and score <span class="swatch score"></span></figcaption>
           <svg class="curve" role="img"></svg></figure>
       </div>`;
@@ -111,11 +111,13 @@ export class Stage {
     heat.style.opacity = this.opacity;
     if (map) drawHeat(heat, map, vmax ?? robustMax(map));
     const several = this.run.classes.length > 1;
-    drawBoxes(this.$(".boxes"), this.boxesAt(iteration, (c) => (several ? c.name : "")), this.size.width, this.size.height);
+    // Where the network is looking in this frame: the crop of a closer look, dashed.
+    const looking = frame?.look > 0 && frame.region ? [{ box: frame.region, colour: "#ffffff", label: `look ${frame.look + 1}`, dashed: true }] : [];
+    drawBoxes(this.$(".boxes"), [...looking, ...this.boxesAt(iteration, (c) => (several ? c.name : ""))], this.size.width, this.size.height);
     const colour = this.run.classes.find((c) => c.index === this.run.focus)?.colour;
     if (frame) {
-      drawGateBars(this.$(".bars"), frame.openFraction, this.layers, colour);
-      this.$(".bars").setAttribute("aria-label", `Share of gates open in each of the ${frame.openFraction.length} layers at iteration ${i}`);
+      drawGateChart(this.$(".bars"), frame.openFraction, this.layers, colour);
+      this.$(".bars").setAttribute("aria-label", `Share of gates closed in each of the ${frame.openFraction.length} layers at iteration ${i}`);
       drawCurve(this.$(".curve"), frames.slice(0, this.run.results ? frames.length : i + 1), i, colour);
       this.$(".curve").setAttribute("aria-label", `Probability ${(100 * frame.probability).toFixed(1)}% at iteration ${i}`);
     }

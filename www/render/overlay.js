@@ -25,7 +25,8 @@ function labelPositions(boxes, font, stroke) {
 // Class colours: the Okabe–Ito palette (distinguishable with colour-vision deficiencies).
 export const COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#D55E00", "#CC79A7", "#0072B2"];
 
-// boxes: [{box: {x0, y0, x1, y1}, colour, label}] in pixels of a width × height photo.
+// boxes: [{box: {x0, y0, x1, y1}, colour, label, dashed}] in pixels of a width × height photo;
+// dashed: where the network looks, not a box it found.
 export function drawBoxes(svg, boxes, width, height) {
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("preserveAspectRatio", "none");
@@ -36,8 +37,9 @@ export function drawBoxes(svg, boxes, width, height) {
   for (const [i, { box, colour, label }] of boxes.entries()) {
     if (!box) continue;
     const attrs = { x: box.x0, y: box.y0, width: box.x1 - box.x0, height: box.y1 - box.y0, fill: "none" };
-    svg.append(el("rect", { ...attrs, stroke: "#000", "stroke-width": stroke + 2, opacity: 0.6 }));
-    svg.append(el("rect", { ...attrs, stroke: colour, "stroke-width": stroke }));
+    const dash = boxes[i].dashed ? { "stroke-dasharray": `${stroke * 4} ${stroke * 3}`, class: "looking" } : {};
+    svg.append(el("rect", { ...attrs, stroke: "#000", "stroke-width": stroke + 2, opacity: 0.6, ...dash }));
+    svg.append(el("rect", { ...attrs, stroke: colour, "stroke-width": stroke, ...dash }));
     if (label) {
       const text = el("text", { x: at[i].x, y: at[i].y, fill: colour, "font-size": font, "font-weight": 700,
         stroke: "#000", "stroke-width": Math.max(2, font / 6), "paint-order": "stroke" });
