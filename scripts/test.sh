@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: lints (clippy, warnings are errors), unit and golden tests (CPU, and native wgpu
-# where a Vulkan device exists), the session, robustness and CLI tests; then the browser build, the
-# wasm boundary in headless Chromium (wasm-bindgen-test), and the page, the widget and the engine's
-# worker in headless Chromium (CPU and WebGPU). Under CI=true a test whose data is missing fails.
+# where a Vulkan device exists), the session, robustness and CLI tests; then the browser build (once:
+# every browser test uses it), the wasm boundary, the page, the widget and the engine's worker in
+# headless Chromium (CPU and WebGPU). Under CI=true a test whose data is missing fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo clippy --release --all-targets --quiet -- -D warnings
@@ -11,6 +11,4 @@ scripts/samples.sh
 cargo test --release
 npm ci --no-audit --no-fund --silent
 scripts/build-web.sh
-CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}" WASM_BINDGEN_TEST_TIMEOUT=900 \
-  cargo test --profile web --target wasm32-unknown-unknown --test wasm
 node --test tests/web/

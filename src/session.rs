@@ -267,7 +267,8 @@ impl Session {
                 Some(before) => closer::paste(before, &seen.map, &region, plan.weight),
             };
             let next = localize::map_to_box(&joined, &options.boxes);
-            looks.push(Look { look, region: image.geometry.to_original(&region), bbox: next.map(|b| image.geometry.to_original(&b)), probability: seen.probability });
+            let to_original = |b: &BBox| image.geometry.to_original(b);
+            looks.push(Look { look, region: to_original(&region), bbox: next.as_ref().map(to_original), probability: seen.probability });
             trace.extend(seen.trace);
             let done = look > 0 && closer::settled(bbox.as_ref(), next.as_ref(), plan);
             (map, bbox) = (Some(joined), next);

@@ -71,25 +71,6 @@ test("page on the CPU: sample, search, feedback frames, JSON as the CLI, side by
   assert.match(await results.textContent(), /box x \d+–\d+, y \d+–\d+ px/);
   await page.screenshot({ path: join(SHOTS, "page-cpu-sample.png"), fullPage: true });
 
-  // The default feedback looks closer: later frames look at a crop (drawn dashed), and the map
-  // drawn in the last frame is not the first frame's.
-  const looks = await page.evaluate(() => {
-    const frames = window.thinktwice.state.stages[0].frames();
-    const norm = (m) => { const top = Math.max(...m); return Array.from(m, (v) => v / (top || 1)); };
-    const [a, b] = [norm(frames[0].map), norm(frames.at(-1).map)];
-    return {
-      looks: frames.map((f) => f.look),
-      regions: frames.map((f) => f.region),
-      change: a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length,
-      dashed: document.querySelectorAll(".stage .boxes rect.looking").length,
-    };
-  });
-  assert.ok(Math.max(...looks.looks) >= 1, `a closer look was taken: looks ${looks.looks}`);
-  const last = looks.regions.at(-1), whole = looks.regions[0];
-  assert.ok((last.x1 - last.x0) * (last.y1 - last.y0) < 0.9 * (whole.x1 - whole.x0) * (whole.y1 - whole.y0), `the last look sees a crop: ${JSON.stringify(last)}`);
-  assert.ok(looks.change > 0.02, `the drawn map changes between the first and the last frame (mean |Δ| ${looks.change})`);
-  assert.ok(looks.dashed >= 1, "the crop the last look sees is outlined");
-
   // A class through the search box (keyboard only), the other class removed, feedback with frames.
   await page.getByRole("button", { name: /^Remove / }).click();
   const search = page.getByRole("combobox", { name: "Class" });
@@ -185,6 +166,63 @@ test("page on the CPU: sample, search, feedback frames, JSON as the CLI, side by
   await settled(page);
   assert.deepEqual(await topClasses(page), cliTop5("astronaut.png"));
 
+  assert.deepEqual(errors, []);
+  onlyOwnOrigin(requests);
+  await page.close();
+});
+
+test("page on the CPU: the second look zooms in on a small cat, frame by frame", { timeout: 900_000 }, async () => {
+  const { page, requests, errors } = await open("index.html?backend=cpu");
+  await settled(page);
+  // The tabby photo small in a corner of a grey 640 × 480 picture, made in the page itself.
+  const bytes = await page.evaluate(async () => {
+    const photo = new Image();
+    photo.src = "pkg/samples/chelsea.png";
+    await photo.decode();
+    const canvas = new OffscreenCanvas(640, 480);
+    const g = canvas.getContext("2d");
+    g.fillStyle = "rgb(150, 150, 150)";
+    g.fillRect(0, 0, 640, 480);
+    g.drawImage(photo, 400, 300, 180, 120);
+    return [...new Uint8Array(await (await canvas.convertToBlob({ type: "image/png" })).arrayBuffer())];
+  });
+  await page.getByLabel("Choose an image").setInputFiles({ name: "small-cat.png", mimeType: "image/png", buffer: Buffer.from(bytes) });
+  await settled(page);
+  await page.getByRole("button", { name: /^Remove / }).click();
+  const search = page.getByRole("combobox", { name: "Class" });
+  await search.fill("tabb");
+  await page.getByRole("option", { name: /^tabby/ }).waitFor();
+  await search.press("Enter");
+  await page.getByRole("button", { name: "Explain" }).click();
+  await settled(page);
+  const seen = await page.evaluate(() => {
+    const stage = window.thinktwice.state.stages[0];
+    const frames = stage.frames();
+    const norm = (m) => { const top = Math.max(...m); return Array.from(m, (v) => v / (top || 1)); };
+    const [a, b] = [norm(frames[0].map), norm(frames.at(-1).map)];
+    return {
+      looks: frames.map((f) => f.look),
+      regions: frames.map((f) => f.region),
+      boxes: stage.run.results[0].looks.map((l) => l.box),
+      final: stage.run.results[0].box,
+      change: a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length,
+      dashed: document.querySelectorAll(".stage .boxes rect.looking").length,
+      text: document.getElementById("results").textContent,
+    };
+  });
+  const area = (r) => (r.x1 - r.x0) * (r.y1 - r.y0);
+  assert.ok(Math.max(...seen.looks) >= 1, `a closer look was taken: looks ${seen.looks}`);
+  assert.ok(area(seen.regions.at(-1)) < 0.5 * 640 * 480, `the last look sees a crop: ${JSON.stringify(seen.regions.at(-1))}`);
+  assert.ok(area(seen.final) < area(seen.boxes[0]), `the box tightens: ${JSON.stringify(seen.boxes)}`);
+  assert.ok(seen.final.x0 >= 320 && seen.final.y0 >= 240, `the box is on the cat: ${JSON.stringify(seen.final)}`);
+  assert.ok(seen.change > 0.02, `the drawn map changes between the first and the last frame (mean |Δ| ${seen.change})`);
+  assert.equal(seen.dashed, 2, "the crop the last look sees is outlined (dashed, with its dark outline)");
+  assert.match(seen.text, /looked \d times, each closer/);
+  await page.screenshot({ path: join(SHOTS, "page-cpu-closer.png"), fullPage: true });
+  // A frame of the first closer look, as a visitor steps back to it.
+  const firstCloser = seen.looks.indexOf(1);
+  await page.getByRole("slider", { name: "Iteration" }).fill(String(firstCloser));
+  await page.screenshot({ path: join(SHOTS, "page-cpu-closer-look2.png"), fullPage: true });
   assert.deepEqual(errors, []);
   onlyOwnOrigin(requests);
   await page.close();
