@@ -6,6 +6,16 @@ import { Code, EngineError, Kind } from "./protocol.js";
 
 const HERE = new URL(".", import.meta.url);
 
+// The engine's worker. A browser starts a worker only from the page's own origin, so when this
+// module was loaded from another one (a <think-twice> on a lesson page of another site), the
+// worker starts from a same-origin Blob that imports the real worker module from its own URL;
+// that module then fetches the wasm, the weights and the manifest from its site, with CORS.
+function workerUrl() {
+  const url = new URL("worker.js", HERE);
+  if (url.origin === self.location.origin) return url;
+  return URL.createObjectURL(new Blob([`import ${JSON.stringify(url.href)};\n`], { type: "text/javascript" }));
+}
+
 export class EngineClient extends EventTarget {
   // backend: "auto" (WebGPU when the browser has it), "gpu" or "cpu".
   constructor({ backend = "auto", weights = new URL("../pkg/efficientnet-lite0.f16.safetensors", HERE).href,
@@ -21,7 +31,7 @@ export class EngineClient extends EventTarget {
 
   #start(backend) {
     this.worker?.terminate();
-    this.worker = new Worker(new URL("worker.js", HERE), { type: "module" });
+    this.worker = new Worker(workerUrl(), { type: "module" });
     this.worker.onmessage = ({ data }) => this.#receive(data);
     this.worker.onerror = (event) => {
       event.preventDefault?.();

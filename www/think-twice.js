@@ -7,9 +7,11 @@
 // comma-separated, or topK; default top1), method (default feedback), autoplay (replay the
 // iterations when done), backend ("cpu" forces the CPU for every widget of the page, as does the
 // page address's ?backend=cpu), opacity (0–1, default 0.6). It reflects its progress in `state` (loading, running, done, error) and
-// fires `think-twice-done` with {method, classes: [{class, name, probability, box}]}.
-// The engine, its worker and the weights are the module's own (URLs resolved from this file),
-// shared by every widget on the page; widgets take turns.
+// fires `think-twice-done` with {method, classes: [{class, name, probability, box}]}, or
+// `think-twice-error` with {code, message} (the message is also shown in the widget).
+// The engine, its worker and the weights are the module's own (URLs resolved from this file, which
+// may be on another site than the page: it is then fetched with CORS), shared by every widget on
+// the page; widgets take turns.
 import { Animator } from "./animator.js";
 import { EngineClient } from "./client.js";
 import { Stage } from "./elements/stage.js";
@@ -82,10 +84,10 @@ export class ThinkTwice extends HTMLElement {
   }
 
   async #run(generation) {
-    const client = sharedEngine(this.getAttribute("backend") ?? new URLSearchParams(location.search).get("backend"));
     const method = this.getAttribute("method") || "feedback";
     const spec = this.getAttribute("classes") || "top1";
     try {
+      const client = sharedEngine(this.getAttribute("backend") ?? new URLSearchParams(location.search).get("backend"));
       const src = this.getAttribute("src");
       if (!src) throw new Error("no src attribute: which photo?");
       const info = await client.load();
@@ -134,6 +136,9 @@ export class ThinkTwice extends HTMLElement {
       this.stage?.busy(false);
       this.#status(`thinktwice: ${e.message ?? e}`, true);
       this.setAttribute("state", "error");
+      this.dispatchEvent(new CustomEvent("think-twice-error", {
+        bubbles: true, composed: true, detail: { code: e.code ?? "failed", message: String(e.message ?? e) },
+      }));
     }
   }
 

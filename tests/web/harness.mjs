@@ -12,8 +12,11 @@ const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/ja
 
 // Serves ROOT on a free loopback port. `rewrite(path)` may answer a path itself: it returns
 // {path, transform(body)} to serve another file or alter it, or {html} for a page of its own.
-export async function serve(rewrite = () => null) {
+// cors: send `Access-Control-Allow-Origin: *`, as most static hosts do. host: the name in `base`
+// (127.0.0.1 or localhost: two origins on one machine).
+export async function serve(rewrite = () => null, { cors = false, host = "127.0.0.1" } = {}) {
   const server = http.createServer(async (req, res) => {
+    if (cors) res.setHeader("access-control-allow-origin", "*");
     let path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^\/+/, "") || "index.html";
     const special = rewrite(path) ?? {};
     if (special.html) {
@@ -30,7 +33,7 @@ export async function serve(rewrite = () => null) {
     }
   });
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
-  return { server, base: `http://127.0.0.1:${server.address().port}/` };
+  return { server, base: `http://${host}:${server.address().port}/` };
 }
 
 export function launch() {
