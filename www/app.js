@@ -174,7 +174,7 @@ async function explain() {
   message("");
   setState("running");
   $("results").replaceChildren();
-  $("download-png").disabled = $("download-json").disabled = true;
+  $("download-png").disabled = $("download-json").disabled = $("copy-embed").disabled = true;
   const classes = state.chosen.map((index) => ({ index, name: className(index), colour: colourOf(index) }));
   try {
     for (const stage of state.stages) {
@@ -207,7 +207,7 @@ async function explain() {
   if (state.threshold === null) showThreshold(state.stages[0].run.results[0].threshold, state.stages[0].run.results[0].boxRule);
   animator.finished();
   renderResults();
-  $("download-png").disabled = $("download-json").disabled = false;
+  $("download-png").disabled = $("download-json").disabled = $("copy-embed").disabled = false;
   setState("done");
 }
 
@@ -296,6 +296,40 @@ function renderResults() {
     }
   }
   $("results").replaceChildren(...lines);
+}
+
+// ---- embedding ----------------------------------------------------------------------------
+
+// The two ways to put what is on screen (photo, classes, method) on another page: the widget's tag,
+// with its module from this site, and an iframe of embed.html for pages that allow no scripts.
+function embedCode() {
+  const site = new URL(".", location.href);
+  const sample = state.image.name.startsWith("sample: ") ? new URL(state.image.name.slice(8), SAMPLES).href : null;
+  const photo = sample ?? "your-photo.jpg";
+  // A class by its name when that name is unique, else by its index (two classes are called "crane").
+  const spec = state.chosen.map((i) => (state.info.classes.filter((c) => c.split(", ")[0] === className(i)).length === 1 ? className(i) : String(i))).join(", ");
+  const method = state.stages[0].method;
+  const attr = (s) => s.replaceAll("&", "&amp;").replaceAll('"', "&quot;");
+  const tag = `<script type="module" src="${new URL("www/think-twice.js", site).href}"></script>\n` +
+    `<think-twice src="${attr(photo)}" classes="${attr(spec)}" method="${attr(method)}" autoplay></think-twice>`;
+  const query = new URLSearchParams({ src: photo, classes: spec, method });
+  const iframe = `<iframe src="${attr(new URL(`embed.html?${query}&autoplay`, site).href)}" width="640" height="760" ` +
+    `style="border: 0; max-width: 100%" title="thinktwice: where does the network look for ${attr(spec)}?"></iframe>`;
+  const note = sample ? "" : "Your photo is not on any site: put it next to your page (tag) or on this site (iframe) and write its address for your-photo.jpg, or leave src out of the iframe's address to let visitors drop their own.";
+  return { tag, iframe, note };
+}
+
+async function copyEmbedCode() {
+  const { tag, iframe, note } = embedCode();
+  $("embed-tag").value = tag;
+  $("embed-iframe").value = iframe;
+  $("embed-code").hidden = false;
+  try {
+    await navigator.clipboard.writeText(`${tag}\n\n${iframe}\n`);
+    $("embed-note").textContent = `Copied both forms to the clipboard. ${note}`;
+  } catch {
+    $("embed-note").textContent = `Select a form below and copy it. ${note}`;
+  }
 }
 
 // ---- downloads ----------------------------------------------------------------------------
@@ -399,6 +433,7 @@ function wire() {
   });
   $("download-json").addEventListener("click", () => save(new Blob([JSON.stringify(report(), null, 2)], { type: "application/json" }), `${stem()}.${state.stages[0].method}.json`));
   $("download-png").addEventListener("click", () => downloadPng().catch((e) => message(`Cannot make the PNG: ${e.message}`)));
+  $("copy-embed").addEventListener("click", copyEmbedCode);
   drawLegend($("legend"));
 }
 

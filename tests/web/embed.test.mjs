@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { SHOTS, launch, serve } from "./harness.mjs";
 
 let site, brokenSite, lessons, browser;
+let generated = ""; // the code "Copy embed code" gave, as a lesson page's body
 
 // A lesson page: one widget per spec, from the widget module at `from`.
 const lesson = (from, widgets) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Lesson</title>
@@ -25,6 +26,11 @@ before(async () => {
     const from = site.base, broken = brokenSite.base;
     if (path === "lesson.html") return { html: lesson(from, [`src="${from}pkg/samples/chelsea.png" classes="tiger cat" method="cam" backend="cpu"`]) };
     if (path === "bad-photo.html") return { html: lesson(from, [`src="${from}pkg/samples/no-such-photo.png" classes="tiger cat" method="cam" backend="cpu"`]) };
+    if (path === "iframe.html") {
+      const query = "src=pkg/samples/chelsea.png&classes=tiger%20cat&method=cam&backend=cpu";
+      return { html: `<!doctype html><title>Lesson</title><h1>A lesson</h1><iframe src="${from}embed.html?${query}" width="360" height="640" style="border:0"></iframe>` };
+    }
+    if (path === "generated.html") return { html: `<!doctype html><title>Lesson</title><h1>A lesson</h1>${generated}` };
     if (path === "no-weights.html") return { html: lesson(broken, [`src="${from}pkg/samples/chelsea.png" classes="tiger cat" method="cam" backend="cpu"`]) };
     return null;
   }, { host: "localhost" });
@@ -77,6 +83,55 @@ test("the widget from another origin reaches done with the same boxes as on its 
   assert.ok(overflow <= 0, `the lesson scrolls sideways by ${overflow} px at 360 px`);
   await narrow.page.screenshot({ path: join(SHOTS, "lesson-cross-origin-360px.png"), fullPage: true });
   await narrow.page.close();
+});
+
+// The widget inside an iframe of embed.html: its state, boxes and message.
+async function iframeWidget(page) {
+  const frame = page.frames().find((f) => f.url().includes("embed.html"));
+  await frame.waitForFunction(() => ["done", "error"].includes(document.querySelector("think-twice")?.getAttribute("state")), null, { timeout: 300_000, polling: 200 });
+  return frame.evaluate(() => {
+    const w = document.querySelector("think-twice");
+    return { state: w.getAttribute("state"), message: w.shadowRoot.querySelector(".status").textContent, width: w.getBoundingClientRect().width };
+  });
+}
+
+test("the iframe form (embed.html) fills a 360 px frame on another origin and reaches done", { timeout: 600_000 }, async () => {
+  const page = await browser.newPage({ viewport: { width: 800, height: 900 } });
+  await page.goto(lessons.base + "iframe.html");
+  const seen = await iframeWidget(page);
+  assert.equal(seen.state, "done", seen.message);
+  assert.match(seen.message, /cam · tiger cat: box \d+,\d+ – \d+,\d+ px/);
+  assert.ok(seen.width >= 320 && seen.width <= 360, `the widget fills its 360 px frame: ${seen.width} px`);
+  // The same boxes as the tag form on the site's own origin.
+  const same = await widgetsAt(site.base + "same-origin.html");
+  const b = same.seen.done.classes[0].box;
+  assert.ok(seen.message.includes(`box ${Math.round(b.x0)},${Math.round(b.y0)} – ${Math.round(b.x1)},${Math.round(b.y1)} px`), `${seen.message} vs ${JSON.stringify(b)}`);
+  await page.screenshot({ path: join(SHOTS, "lesson-iframe.png"), fullPage: true });
+  await same.page.close();
+  await page.close();
+});
+
+test("Copy embed code on the page gives a tag and an iframe that both work on another origin", { timeout: 900_000 }, async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(site.base + "index.html?backend=cpu");
+  await page.waitForFunction(() => document.body.dataset.state === "done", null, { timeout: 600_000, polling: 200 });
+  await page.getByRole("combobox", { name: "Method" }).selectOption("cam");
+  await page.waitForFunction(() => document.body.dataset.state === "done" && !document.getElementById("copy-embed").disabled, null, { timeout: 600_000 });
+  await page.getByRole("button", { name: "Copy embed code" }).click();
+  const tag = await page.getByLabel(/As a tag/).inputValue();
+  const iframe = await page.getByLabel(/As an iframe/).inputValue();
+  assert.match(tag, /<script type="module" src="http:\/\/127\.0\.0\.1:\d+\/www\/think-twice\.js"><\/script>/);
+  assert.match(tag, /<think-twice src="http:\/\/127\.0\.0\.1:\d+\/pkg\/samples\/chelsea\.png" classes="[^"]+" method="cam" autoplay><\/think-twice>/);
+  assert.match(iframe, /<iframe src="http:\/\/127\.0\.0\.1:\d+\/embed\.html\?src=[^"]*chelsea\.png&amp;classes=[^"]+&amp;method=cam&amp;autoplay"/);
+  await page.screenshot({ path: join(SHOTS, "page-embed-code.png"), fullPage: true });
+  await page.close();
+  // Both forms, pasted into a lesson page of another origin, end done.
+  generated = tag.replace("autoplay>", 'autoplay backend="cpu">') + "\n" + iframe.replace("&amp;autoplay", "&amp;autoplay&amp;backend=cpu");
+  const lesson = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await lesson.goto(lessons.base + "generated.html");
+  await lesson.waitForFunction(() => document.querySelector("think-twice")?.getAttribute("state") === "done", null, { timeout: 300_000, polling: 200 });
+  assert.equal((await iframeWidget(lesson)).state, "done");
+  await lesson.close();
 });
 
 test("a broken photo and a missing weight file end in state error with a message and an event", { timeout: 600_000 }, async () => {
