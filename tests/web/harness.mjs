@@ -7,6 +7,8 @@ import { extname, join, normalize } from "node:path";
 import { chromium } from "playwright-core";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
+// What `serve` serves: the source tree, or SITE=dist, the folder scripts/build-site.sh writes.
+const SERVED = join(ROOT, process.env.SITE ?? "");
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css",
   ".json": "application/json", ".wasm": "application/wasm", ".png": "image/png" };
 
@@ -14,7 +16,9 @@ const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/ja
 // {path, transform(body)} to serve another file or alter it, or {html} for a page of its own.
 // cors: send `Access-Control-Allow-Origin: *`, as most static hosts do. host: the name in `base`
 // (127.0.0.1 or localhost: two origins on one machine).
+// SITE_URL: a site some other server already serves (scripts/test.sh: `python3 -m http.server` in dist/).
 export async function serve(rewrite = () => null, { cors = false, host = "127.0.0.1" } = {}) {
+  if (process.env.SITE_URL) return { server: { close() {} }, base: process.env.SITE_URL };
   const server = http.createServer(async (req, res) => {
     if (cors) res.setHeader("access-control-allow-origin", "*");
     let path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^\/+/, "") || "index.html";
@@ -25,7 +29,7 @@ export async function serve(rewrite = () => null, { cors = false, host = "127.0.
     }
     path = special.path ?? path;
     try {
-      const body = await readFile(join(ROOT, path));
+      const body = await readFile(join(SERVED, path));
       res.writeHead(200, { "content-type": TYPES[extname(path)] ?? "application/octet-stream" });
       res.end(special.transform ? special.transform(body) : body);
     } catch {
