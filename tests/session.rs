@@ -155,4 +155,22 @@ fn web_glue_forwards_to_the_session_natively() {
     assert_eq!(unknown.unwrap_err().code, "unknown-method");
     assert_eq!(pollster::block_on(Engine::create(b"junk", "cpu")).err().map(|e| e.code), Some("bad-weights"));
     assert_eq!(pollster::block_on(Engine::create(&weights, "tpu")).err().map(|e| e.code), Some("bad-input"));
+
+    // Class visualisation through the glue: every step streams, pictures as 224×224 RGBA every
+    // 10 steps and at the end; a false stops it; an unknown class is a typed error.
+    let mut steps = Vec::new();
+    let (grown, picture) = pollster::block_on(engine.visualize_with("flamingo", 12, &mut |step, picture| {
+        steps.push((step.iteration, picture.map(|p| p.len())));
+        true
+    }))
+    .unwrap();
+    assert_eq!((grown.class, grown.iterations, picture.len()), (130, 12, 224 * 224 * 4));
+    assert_eq!(steps.iter().map(|s| s.0).collect::<Vec<_>>(), (0..=12).collect::<Vec<_>>());
+    let with_pictures: Vec<usize> = steps.iter().filter(|s| s.1 == Some(224 * 224 * 4)).map(|s| s.0).collect();
+    assert_eq!(with_pictures, vec![0, 10, 12]);
+    assert!(picture.chunks(4).all(|p| p[3] == 255));
+    let json = serde_json::to_value(&grown).unwrap();
+    assert_eq!(json["name"], "flamingo");
+    assert_eq!(pollster::block_on(engine.visualize_with("flamingo", 12, &mut |s, _| s.iteration < 3)).unwrap_err().code, "cancelled");
+    assert_eq!(pollster::block_on(engine.visualize_with("no such bird", 12, &mut |_, _| true)).unwrap_err().code, "unknown-class");
 }

@@ -140,6 +140,7 @@ function renderChosen() {
     return li;
   }));
   $("explain").disabled = !state.chosen.length || !state.image;
+  updateImagine();
 }
 
 function choose(index) {
@@ -223,7 +224,51 @@ function drawAll(i) {
   updateTransport();
 }
 
+// ---- the class's own picture (class model visualisation) -----------------------------------
+
+const imagining = { running: false, name: "" };
+
+function updateImagine() {
+  const cls = state.chosen[0];
+  $("imagine-class").textContent = cls === undefined ? "a class" : `a ${className(cls)}`;
+  $("imagine-start").disabled = cls === undefined || imagining.running || document.body.dataset.state === "running";
+  $("imagine-stop").disabled = !imagining.running;
+}
+
+function drawPicture(rgba) {
+  $("imagine-canvas").getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.byteLength), 224, 224), 0, 0);
+}
+
+async function imagine() {
+  const cls = state.chosen[0];
+  if (cls === undefined) return;
+  Object.assign(imagining, { running: true, name: className(cls) });
+  $("imagine").dataset.state = "running";
+  $("imagine-download").disabled = true;
+  updateImagine();
+  let last = null;
+  try {
+    const grown = await state.engine.visualize({ classes: String(cls), iterations: 150 }, (step) => {
+      last = step;
+      if (step.picture) drawPicture(step.picture);
+      $("imagine-text").textContent = `Step ${step.iteration} of 150: ${imagining.name} ${percent(step.probability)}`;
+    });
+    drawPicture(grown.picture);
+    $("imagine-text").textContent = `${grown.name}: the network gives this picture ${percent(grown.probability)} after ${grown.iterations} steps.`;
+    $("imagine").dataset.state = "done";
+    $("imagine").dataset.probability = String(grown.probability);
+    $("imagine-download").disabled = false;
+  } catch (e) {
+    $("imagine").dataset.state = e.code === "cancelled" ? "stopped" : "error";
+    $("imagine-text").textContent = e.code === "cancelled" ? `Stopped at step ${last?.iteration ?? 0}.` : `Cannot grow the picture: ${e.message}`;
+  } finally {
+    imagining.running = false;
+    updateImagine();
+  }
+}
+
 function updateTransport() {
+  updateImagine();
   const count = animator.count;
   const slider = $("iteration");
   slider.max = String(Math.max(0, count - 1));
@@ -434,6 +479,9 @@ function wire() {
   $("download-json").addEventListener("click", () => save(new Blob([JSON.stringify(report(), null, 2)], { type: "application/json" }), `${stem()}.${state.stages[0].method}.json`));
   $("download-png").addEventListener("click", () => downloadPng().catch((e) => message(`Cannot make the PNG: ${e.message}`)));
   $("copy-embed").addEventListener("click", copyEmbedCode);
+  $("imagine-start").addEventListener("click", imagine);
+  $("imagine-stop").addEventListener("click", () => state.engine.abort());
+  $("imagine-download").addEventListener("click", () => $("imagine-canvas").toBlob((b) => b && save(b, `${imagining.name.replace(/\W+/g, "-")}.visualize.png`), "image/png"));
   drawLegend($("legend"));
 }
 

@@ -73,6 +73,18 @@ export class EngineClient extends EventTarget {
     return promise;
   }
 
+  // Grows the image of the first class of `classes` (an index, a name or a spec) over `iterations`
+  // steps; onStep(step) sees every step ({iteration, probability, score, elapsedMs, picture?: 224 × 224
+  // RGBA}). Resolves to {class, name, probability, score, iterations, picture}. Like an explain, a
+  // newer explain or visualize supersedes it, and abort() stops it.
+  async visualize({ classes, iterations = 150 }, onStep = () => {}) {
+    this.abort(this.lastExplain, "superseded by a newer request");
+    await this.loading;
+    const { id, promise } = this.#send({ kind: Kind.VISUALIZE, classes, iterations }, { retryOnGpuLoss: true, onFrame: onStep });
+    this.lastExplain = id;
+    return promise;
+  }
+
   // The box of a side × side map over the last explained image at `threshold` of its peak
   // (rule "peak") or of its mass (rule "mass"), in its pixels.
   async boxOf(map, side, threshold, sigma = 4, rule = "peak") {

@@ -4,19 +4,22 @@
 //   page → worker: load {weights, manifest, backend}   classify {image: ArrayBuffer, top}
 //                  explain {classes, method, mapSize, threshold, sigma, iterations, refine}
 //                  (classes: indices, or a spec string such as "tabby, 282" or "top3")
-//                  abort {id}: stop that explain between two iterations
+//                  visualize {classes, iterations}: grow the image of the first class of the spec
+//                  abort {id}: stop that explain or visualize between two iterations
 //                  box {map: Float32Array, side, threshold, sigma}: the box of a side × side map
 //                  over the last explained image, in its pixels (redraws without rerunning)
 //   worker → page: progress {loaded, total}
 //                  ready {backend, adapter, fallbackReason, classes: synonyms per class, methods,
 //                         layers: [{name, channels, height, width}] the 33 gated layers}
-//                  frame {frame}: one feedback iteration, frame.map a Float32Array (transferred)
+//                  frame {frame}: one feedback iteration, frame.map a Float32Array (transferred);
+//                  for visualize one step, frame.picture 224×224 RGBA bytes (some steps)
 //                  result {value, memoryBytes}   error {code, message}
 //                  (memoryBytes: the wasm instance's linear memory after the request)
 export const Kind = Object.freeze({
   LOAD: "load",
   CLASSIFY: "classify",
   EXPLAIN: "explain",
+  VISUALIZE: "visualize",
   ABORT: "abort",
   BOX: "box",
   PROGRESS: "progress",

@@ -3,6 +3,8 @@
 //   <script type="module" src="https://…/www/think-twice.js"></script>
 //   <think-twice src="cat.jpg" classes="tabby, tiger cat" method="feedback" autoplay></think-twice>
 //
+// mode="imagine" shows instead the picture the network grows for the first class (class model
+// visualisation, as `thinktwice visualize`): <think-twice mode="imagine" classes="flamingo">.
 // Attributes: src (the photo, resolved against the page), classes (names, synonyms or indices,
 // comma-separated, or topK; default top1), method (default feedback), autoplay (replay the
 // iterations when done), backend ("cpu" forces the CPU for every widget of the page, as does the
@@ -25,6 +27,7 @@ sheet.replaceSync(`
   :host([hidden]) { display: none; }
   .transport { display: flex; align-items: center; gap: 0.4rem; margin-top: 0.5rem; }
   .transport input { flex: 1; }
+  .transport[hidden] { display: none; }
   button { font: inherit; border: 1px solid #d8dce6; background: #fff; border-radius: 0.4rem; padding: 0.2rem 0.6rem; cursor: pointer; }
   button:disabled { opacity: 0.45; cursor: default; }
   :focus-visible { outline: 3px solid #e69f00; outline-offset: 2px; }
@@ -39,7 +42,7 @@ let turn = Promise.resolve(); // widgets run one after the other (a new explain 
 const sharedEngine = (backend) => (engine ??= new EngineClient({ backend: backend === "cpu" ? "cpu" : "auto" }));
 
 export class ThinkTwice extends HTMLElement {
-  static observedAttributes = ["src", "classes", "method"];
+  static observedAttributes = ["src", "classes", "method", "mode"];
 
   constructor() {
     super();
@@ -88,6 +91,8 @@ export class ThinkTwice extends HTMLElement {
     const spec = this.getAttribute("classes") || "top1";
     try {
       const client = sharedEngine(this.getAttribute("backend") ?? new URLSearchParams(location.search).get("backend"));
+      if (this.getAttribute("mode") === "imagine") return await this.#imagine(generation, client, spec);
+      this.$(".transport").hidden = false;
       const src = this.getAttribute("src");
       if (!src) throw new Error("no src attribute: which photo?");
       const info = await client.load();
@@ -140,6 +145,38 @@ export class ThinkTwice extends HTMLElement {
         bubbles: true, composed: true, detail: { code: e.code ?? "failed", message: String(e.message ?? e) },
       }));
     }
+  }
+
+  // mode="imagine": the picture the network grows for the class, from grey, step by step.
+  async #imagine(generation, client, spec) {
+    await client.load();
+    this.$(".transport").hidden = true;
+    const root = this.$(".stage-root");
+    let canvas = root.querySelector("canvas.imagine");
+    if (!canvas) {
+      root.replaceChildren();
+      this.stage = null; // a later explain builds its panel anew
+      canvas = Object.assign(document.createElement("canvas"), { width: 224, height: 224, className: "imagine" });
+      canvas.setAttribute("role", "img");
+      canvas.style.cssText = "display: block; width: min(100%, 22rem); aspect-ratio: 1; margin: 0 auto; background: #7f7f7f; border-radius: 0.4rem;";
+      root.append(canvas);
+    }
+    const draw = (rgba) => canvas.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.byteLength), 224, 224), 0, 0);
+    const iterations = Math.max(1, Math.min(1000, Number(this.getAttribute("iterations") ?? 150) || 150));
+    this.setAttribute("state", "running");
+    this.#status("Growing the picture…");
+    const grown = await client.visualize({ classes: spec, iterations }, (step) => {
+      if (step.picture) draw(step.picture);
+      this.#status(`Step ${step.iteration} of ${iterations}: ${(100 * step.probability).toFixed(1)}%`);
+    });
+    if (generation !== this.generation) return;
+    draw(grown.picture);
+    canvas.setAttribute("aria-label", `The picture the network grows for ${grown.name}`);
+    this.#status(`${grown.name}: ${(100 * grown.probability).toFixed(1)}% after ${grown.iterations} steps`);
+    this.setAttribute("state", "done");
+    this.dispatchEvent(new CustomEvent("think-twice-done", {
+      bubbles: true, composed: true, detail: { mode: "imagine", class: grown.class, name: grown.name, probability: grown.probability },
+    }));
   }
 
   #draw(i) {

@@ -26,7 +26,7 @@ self.onmessage = ({ data: message }) => {
     if (message.id === latestExplain) latestAborted = true;
     return;
   }
-  if (message.kind === Kind.EXPLAIN) {
+  if (message.kind === Kind.EXPLAIN || message.kind === Kind.VISUALIZE) {
     latestExplain = message.id;
     latestAborted = false;
   }
@@ -43,6 +43,8 @@ async function serve(message) {
         return await classify(message);
       case Kind.EXPLAIN:
         return await explain(message);
+      case Kind.VISUALIZE:
+        return await visualize(message);
       case Kind.BOX:
         prepare("whole");
         return postResult(id, inFile(engine.boxOf(message.map, message.side, message.threshold, message.sigma ?? 4, message.rule ?? "peak")));
@@ -202,6 +204,19 @@ async function classify({ id, image, top = 5 }) {
   value.width = Math.round(decoded.width * decoded.scale);
   value.height = Math.round(decoded.height * decoded.scale);
   postResult(id, value, [value.probabilities.buffer]);
+}
+
+// Grows the image of a class from grey (the same code as `thinktwice visualize`), every step a frame.
+async function visualize({ id, classes, iterations = 150 }) {
+  const core = requireEngine();
+  if (!wanted(id)) throw new EngineError(Code.CANCELLED, "aborted or superseded before it started");
+  const result = await core.visualize(String(classes), iterations, (step) => {
+    if (!wanted(id)) return false;
+    post({ kind: Kind.FRAME, id, frame: step }, step.picture ? [step.picture.buffer] : []);
+    return true;
+  });
+  if (!wanted(id)) throw new EngineError(Code.CANCELLED, "aborted or superseded");
+  postResult(id, result, [result.picture.buffer]);
 }
 
 async function explain({ id, ...request }) {

@@ -186,6 +186,36 @@ impl From<&Explanation> for ExplanationInfo {
     }
 }
 
+/// One step of a class visualisation as the page gets it (its picture travels beside it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisualizeStepInfo {
+    /// 0 for the grey start, then one per gradient step.
+    pub iteration: usize,
+    /// Class logit of the current picture.
+    pub score: f32,
+    /// Class probability of the current picture.
+    pub probability: f32,
+    /// Milliseconds since the run started.
+    pub elapsed_ms: f64,
+}
+
+/// A finished class visualisation (its 224×224 RGBA picture travels beside it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisualizationInfo {
+    /// Class index.
+    pub class: usize,
+    /// Class name.
+    pub name: &'static str,
+    /// Class logit of the final picture.
+    pub score: f32,
+    /// Class probability of the final picture.
+    pub probability: f32,
+    /// Gradient steps taken.
+    pub iterations: usize,
+}
+
 /// `whole` (default, boxes map back exactly) or `center-crop`/`crop`.
 pub fn parse_framing(name: &str) -> Result<Framing, WebError> {
     match name.trim() {

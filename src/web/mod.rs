@@ -15,7 +15,8 @@ use crate::localize::{BoxOptions, BoxRule};
 use crate::model::labels;
 use crate::saliency::Method;
 use crate::session::{Prepared, Session};
-pub use dto::{Classification, ExplainRequest, ExplanationInfo, FrameInfo, ImageInfo, LayerInfo, TraceStep};
+use crate::visualize::VisualizeOptions;
+pub use dto::{Classification, ExplainRequest, ExplanationInfo, FrameInfo, ImageInfo, LayerInfo, TraceStep, VisualizationInfo, VisualizeStepInfo};
 pub use error::WebError;
 
 /// Installs the panic hook so that a Rust panic shows in the console with its message.
@@ -144,6 +145,33 @@ impl Engine {
         let (threshold, box_rule) = (options.boxes.threshold, options.boxes.rule);
         Ok(explanations.into_iter().map(|e| (ExplanationInfo { threshold, box_rule, ..ExplanationInfo::from(&e) }, e.map)).collect())
     }
+
+    /// Grows the image of the first class of `spec` (class model visualisation, the same code as
+    /// `thinktwice visualize`); `on_step` gets every step with its picture as RGBA when it carries
+    /// one, and returns whether to go on.
+    pub async fn visualize_with(
+        &self,
+        spec: &str,
+        iterations: usize,
+        on_step: &mut dyn FnMut(VisualizeStepInfo, Option<Vec<u8>>) -> bool,
+    ) -> Result<(VisualizationInfo, Vec<u8>), WebError> {
+        let class = *labels::parse_class_list(spec, &[])?.first().ok_or_else(|| WebError::new("unknown-class", "no class to visualise"))?;
+        let options = VisualizeOptions { iterations: iterations.clamp(1, 1000), ..VisualizeOptions::default() };
+        let made = self
+            .session
+            .visualize(class, &options, &mut |step| {
+                let info = VisualizeStepInfo { iteration: step.iteration, score: step.score, probability: step.probability, elapsed_ms: step.elapsed_ms };
+                if on_step(info, step.picture.as_ref().map(rgba_of)) { Flow::Continue(()) } else { Flow::Break(()) }
+            })
+            .await?;
+        let info = VisualizationInfo { class, name: labels::class_name(class), score: made.score, probability: made.probability, iterations: options.iterations };
+        Ok((info, rgba_of(&made.picture)))
+    }
+}
+
+/// An RGB picture as the RGBA bytes a canvas takes.
+fn rgba_of(picture: &image::RgbImage) -> Vec<u8> {
+    picture.pixels().flat_map(|p| [p.0[0], p.0[1], p.0[2], 255]).collect()
 }
 
 #[cfg(target_family = "wasm")]
@@ -233,5 +261,41 @@ impl Engine {
             array.push(&with_map(to_js(&info)?, Some(&map)));
         }
         Ok(array.into())
+    }
+
+    /// Grows the image of a class (`spec`: a name, synonym or index) over `iterations` steps; calls
+    /// `onStep({iteration, score, probability, elapsedMs, picture?})` per step (`picture`: 224×224
+    /// RGBA bytes every 10 steps and at the end); `false` from it stops the run (code `cancelled`).
+    /// Resolves to `{class, name, score, probability, iterations, picture}`.
+    pub async fn visualize(&self, spec: String, iterations: usize, on_step: js_sys::Function) -> Result<JsValue, JsValue> {
+        let mut callback_error = None;
+        let result = self
+            .visualize_with(&spec, iterations, &mut |step, picture| {
+                let object = match to_js(&step) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        callback_error = Some(e);
+                        return false;
+                    }
+                };
+                if let Some(p) = picture {
+                    let _ = js_sys::Reflect::set(&object, &"picture".into(), &js_sys::Uint8Array::from(p.as_slice()));
+                }
+                match on_step.call1(&JsValue::NULL, &object) {
+                    Ok(answer) => answer != JsValue::FALSE,
+                    Err(e) => {
+                        callback_error = Some(e);
+                        false
+                    }
+                }
+            })
+            .await;
+        if let Some(e) = callback_error {
+            return Err(e);
+        }
+        let (info, picture) = result?;
+        let object = to_js(&info)?;
+        js_sys::Reflect::set(&object, &"picture".into(), &js_sys::Uint8Array::from(picture.as_slice()))?;
+        Ok(object)
     }
 }

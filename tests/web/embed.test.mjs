@@ -30,6 +30,7 @@ before(async () => {
       const query = "src=pkg/samples/chelsea.png&classes=tiger%20cat&method=cam&backend=cpu";
       return { html: `<!doctype html><title>Lesson</title><h1>A lesson</h1><iframe src="${from}embed.html?${query}" width="360" height="640" style="border:0"></iframe>` };
     }
+    if (path === "imagine.html") return { html: lesson(from, [`mode="imagine" classes="flamingo" iterations="40" backend="cpu"`]) };
     if (path === "generated.html") return { html: `<!doctype html><title>Lesson</title><h1>A lesson</h1>${generated}` };
     if (path === "no-weights.html") return { html: lesson(broken, [`src="${from}pkg/samples/chelsea.png" classes="tiger cat" method="cam" backend="cpu"`]) };
     return null;
@@ -132,6 +133,26 @@ test("Copy embed code on the page gives a tag and an iframe that both work on an
   await lesson.waitForFunction(() => document.querySelector("think-twice")?.getAttribute("state") === "done", null, { timeout: 300_000, polling: 200 });
   assert.equal((await iframeWidget(lesson)).state, "done");
   await lesson.close();
+});
+
+test("mode=imagine grows the class's picture in a widget on another origin", { timeout: 600_000 }, async () => {
+  const { page, seen, errors } = await widgetsAt(lessons.base + "imagine.html");
+  assert.deepEqual(seen.states, ["done"], seen.messages.join(" | "));
+  assert.equal(seen.done.mode, "imagine");
+  assert.equal(seen.done.class, 130);
+  assert.match(seen.messages[0], /flamingo: \d+\.\d% after 40 steps/);
+  // The picture is drawn: not the grey it starts from.
+  const spread = await page.evaluate(() => {
+    const canvas = document.querySelector("think-twice").shadowRoot.querySelector("canvas.imagine");
+    const data = canvas.getContext("2d").getImageData(0, 0, 224, 224).data;
+    let lo = 255, hi = 0;
+    for (let i = 0; i < data.length; i += 4) { lo = Math.min(lo, data[i]); hi = Math.max(hi, data[i]); }
+    return hi - lo;
+  });
+  assert.ok(spread > 60, `the grown picture has contrast (red channel spans ${spread} levels)`);
+  assert.deepEqual(errors, []);
+  await page.screenshot({ path: join(SHOTS, "lesson-imagine.png"), fullPage: true });
+  await page.close();
 });
 
 test("a broken photo and a missing weight file end in state error with a message and an event", { timeout: 600_000 }, async () => {
