@@ -179,6 +179,28 @@ fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| WebError::new("bad-input", e.to_string()).into())
 }
 
+/// Hands `object` to a JavaScript callback: whether it wants the run to go on (anything but
+/// `false`). A failure to make the object or a throw in the callback stops the run and is kept.
+#[cfg(target_family = "wasm")]
+fn call_back(callback: &js_sys::Function, object: Result<JsValue, JsValue>, error: &mut Option<JsValue>) -> bool {
+    match object.and_then(|o| callback.call1(&JsValue::NULL, &o)) {
+        Ok(answer) => answer != JsValue::FALSE,
+        Err(e) => {
+            *error = Some(e);
+            false
+        }
+    }
+}
+
+/// `object` with `bytes` (if any) as a `Uint8Array` under `key`.
+#[cfg(target_family = "wasm")]
+fn with_bytes(object: JsValue, key: &str, bytes: Option<&[u8]>) -> Result<JsValue, JsValue> {
+    if let Some(bytes) = bytes {
+        js_sys::Reflect::set(&object, &key.into(), &js_sys::Uint8Array::from(bytes))?;
+    }
+    Ok(object)
+}
+
 #[cfg(target_family = "wasm")]
 fn with_map(object: JsValue, map: Option<&Map>) -> JsValue {
     if let Some(map) = map {
@@ -237,20 +259,8 @@ impl Engine {
         let mut callback_error = None;
         let result = self
             .explain_with(&request, &mut |frame, map| {
-                let object = match to_js(&frame) {
-                    Ok(o) => with_map(o, map),
-                    Err(e) => {
-                        callback_error = Some(e);
-                        return false;
-                    }
-                };
-                match on_frame.call1(&JsValue::NULL, &object) {
-                    Ok(answer) => answer != JsValue::FALSE,
-                    Err(e) => {
-                        callback_error = Some(e);
-                        false
-                    }
-                }
+                let object = to_js(&frame).map(|o| with_map(o, map));
+                call_back(&on_frame, object, &mut callback_error)
             })
             .await;
         if let Some(e) = callback_error {
@@ -271,31 +281,14 @@ impl Engine {
         let mut callback_error = None;
         let result = self
             .visualize_with(&spec, iterations, &mut |step, picture| {
-                let object = match to_js(&step) {
-                    Ok(o) => o,
-                    Err(e) => {
-                        callback_error = Some(e);
-                        return false;
-                    }
-                };
-                if let Some(p) = picture {
-                    let _ = js_sys::Reflect::set(&object, &"picture".into(), &js_sys::Uint8Array::from(p.as_slice()));
-                }
-                match on_step.call1(&JsValue::NULL, &object) {
-                    Ok(answer) => answer != JsValue::FALSE,
-                    Err(e) => {
-                        callback_error = Some(e);
-                        false
-                    }
-                }
+                let object = to_js(&step).and_then(|o| with_bytes(o, "picture", picture.as_deref()));
+                call_back(&on_step, object, &mut callback_error)
             })
             .await;
         if let Some(e) = callback_error {
             return Err(e);
         }
         let (info, picture) = result?;
-        let object = to_js(&info)?;
-        js_sys::Reflect::set(&object, &"picture".into(), &js_sys::Uint8Array::from(picture.as_slice()))?;
-        Ok(object)
+        with_bytes(to_js(&info)?, "picture", Some(&picture))
     }
 }
