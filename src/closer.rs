@@ -38,11 +38,6 @@ impl CloserOptions {
     /// One look at the whole photo at 224 px, as the baselines do.
     pub const ONE_LOOK: CloserOptions =
         CloserOptions { looks: 0, margin: 0.25, stable_iou: 0.9, first_side: INPUT_SIZE, flip: false, weight: 0.5, min_side: 0.25 };
-
-    /// Whether this is more than one plain look.
-    pub fn is_single_look(&self) -> bool {
-        self.looks == 0 && self.first_side == INPUT_SIZE && !self.flip
-    }
 }
 
 impl Default for CloserOptions {

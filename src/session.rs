@@ -262,16 +262,12 @@ impl Session {
         for look in 0..=plan.looks {
             let side = if look == 0 { plan.first_side.clamp(32, 1024) } else { INPUT_SIZE };
             let seen = self.look(image, class, &region, side, map.as_ref(), look, trace.len(), started, options, on_frame).await?;
-            let joined = match &map {
-                None => seen.map.resized(INPUT_SIZE, INPUT_SIZE),
-                Some(before) => closer::paste(before, &seen.map, &region, plan.weight),
-            };
-            let next = localize::map_to_box(&joined, &options.boxes);
+            let next = localize::map_to_box(&seen.map, &options.boxes);
             let to_original = |b: &BBox| image.geometry.to_original(b);
             looks.push(Look { look, region: to_original(&region), bbox: next.as_ref().map(to_original), probability: seen.probability });
             trace.extend(seen.trace);
             let done = look > 0 && closer::settled(bbox.as_ref(), next.as_ref(), plan);
-            (map, bbox) = (Some(joined), next);
+            (map, bbox) = (Some(seen.map), next);
             // The next crop; when it is (nearly) what this look saw, another look would see the same.
             let next_region = bbox.as_ref().filter(|_| !done).map(|b| image.exact_region(&closer::crop_around(b, plan)));
             match next_region {
@@ -283,9 +279,9 @@ impl Session {
         Ok(self.explanation(image, class, scores, map, trace, looks, options))
     }
 
-    /// One look at `region` (input pixels) of the photo, seen at `side × side`: its map over the
-    /// region, its trace (iterations numbered from `first_iteration`) and the class probability on
-    /// it. Frames show the photo's map with this look pasted in (`before`: the map so far).
+    /// One look at `region` (input pixels) of the photo, seen at `side × side`: the photo's map with
+    /// this look's map pasted in (`before`: the map so far), its trace (iterations numbered from
+    /// `first_iteration`) and the class probability on it. Frames show the photo's map as it goes.
     #[allow(clippy::too_many_arguments)]
     async fn look(
         &self,
@@ -300,7 +296,9 @@ impl Session {
         options: &ExplainOptions,
         on_frame: &mut dyn FnMut(&Frame) -> Flow,
     ) -> Result<Seen> {
-        let input = if look == 0 && side == INPUT_SIZE {
+        // The first look at the training size sees exactly the prepared input.
+        let prepared_input = look == 0 && side == INPUT_SIZE;
+        let input = if prepared_input {
             image.input.clone()
         } else {
             let crop = imaging::crop_resized(&image.original, image.geometry.pixels_of(region, image.original.width(), image.original.height()), side as u32);
@@ -339,7 +337,7 @@ impl Session {
         }
         let (score, probability) = match made.trace.first() {
             Some(first) => (first.score, first.probability),
-            None if look == 0 && side == INPUT_SIZE => {
+            None if prepared_input => {
                 let scores = self.classify(image).await?;
                 (scores.logits[class], scores.probabilities[class])
             }
@@ -353,26 +351,27 @@ impl Session {
             r.iteration += first_iteration;
             r.map = None;
         });
-        if made.trace.is_empty() || options.closer.flip {
-            // A baseline's one result, or the look's final (mirror-averaged) map: one more frame, so
-            // that every method streams alike and the last frame shows what the look ends with.
-            let record = match made.trace.last() {
-                Some(last) => TraceRecord { elapsed_ms: started.elapsed().as_secs_f64() * 1e3, ..last.clone() },
-                None => TraceRecord {
-                    iteration: look,
-                    score,
-                    probability,
-                    open_fraction: vec![1.0; NUM_GATED],
-                    elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
-                    backward_passes: 0,
-                    map: None,
-                },
-            };
-            if on_frame(&self.frame(image, class, &record, Some(&in_photo(made.map.clone())), look, shown, options)).is_break() {
-                return Err(Error::Cancelled);
-            }
+        // A baseline's one result, or the look's final (mirror-averaged) map: one more frame, so that
+        // every method streams alike and the last frame shows what the look ends with.
+        let last_frame = (made.trace.is_empty() || options.closer.flip).then(|| match made.trace.last() {
+            Some(last) => TraceRecord { elapsed_ms: started.elapsed().as_secs_f64() * 1e3, ..last.clone() },
+            None => TraceRecord {
+                iteration: look,
+                score,
+                probability,
+                open_fraction: vec![1.0; NUM_GATED],
+                elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+                backward_passes: 0,
+                map: None,
+            },
+        });
+        let map = in_photo(made.map);
+        if let Some(record) = last_frame
+            && on_frame(&self.frame(image, class, &record, Some(&map), look, shown, options)).is_break()
+        {
+            return Err(Error::Cancelled);
         }
-        Ok(Seen { map: made.map, trace: made.trace, probability })
+        Ok(Seen { map, trace: made.trace, probability })
     }
 
     /// The frame of one step: the record's numbers and, when frames carry maps, `map` (over the
@@ -432,7 +431,7 @@ impl Session {
 
 /// What one look saw.
 struct Seen {
-    /// The look's map over its region (at the look's input size).
+    /// The photo's map with this look pasted in (over the whole input, 224 × 224).
     map: Map,
     /// Its feedback trace, numbered on from the looks before it.
     trace: Vec<TraceRecord>,

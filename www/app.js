@@ -6,7 +6,7 @@ import { EngineClient } from "./client.js";
 import { classSearch } from "./elements/class-search.js";
 import { Stage } from "./elements/stage.js";
 import { asShares, drawLegend, robustMax } from "./render/heatmap.js";
-import { COLOURS, overlayPng } from "./render/overlay.js";
+import { COLOURS, drawPicture, overlayPng } from "./render/overlay.js";
 
 const $ = (id) => document.getElementById(id);
 const SAMPLES = new URL("../pkg/samples/", import.meta.url);
@@ -235,10 +235,6 @@ function updateImagine() {
   $("imagine-stop").disabled = !imagining.running;
 }
 
-function drawPicture(rgba) {
-  $("imagine-canvas").getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.byteLength), 224, 224), 0, 0);
-}
-
 async function imagine() {
   const cls = state.chosen[0];
   if (cls === undefined) return;
@@ -250,10 +246,10 @@ async function imagine() {
   try {
     const grown = await state.engine.visualize({ classes: String(cls), iterations: 150 }, (step) => {
       last = step;
-      if (step.picture) drawPicture(step.picture);
+      if (step.picture) drawPicture($("imagine-canvas"), step.picture);
       $("imagine-text").textContent = `Step ${step.iteration} of 150: ${imagining.name} ${percent(step.probability)}`;
     });
-    drawPicture(grown.picture);
+    drawPicture($("imagine-canvas"), grown.picture);
     $("imagine-text").textContent = `${grown.name}: the network gives this picture ${percent(grown.probability)} after ${grown.iterations} steps.`;
     $("imagine").dataset.state = "done";
     $("imagine").dataset.probability = String(grown.probability);

@@ -17,7 +17,7 @@
 import { Animator } from "./animator.js";
 import { EngineClient } from "./client.js";
 import { Stage } from "./elements/stage.js";
-import { COLOURS } from "./render/overlay.js";
+import { COLOURS, drawPicture } from "./render/overlay.js";
 
 const STAGE_CSS = new URL("elements/stage.css", import.meta.url).href;
 const sheet = new CSSStyleSheet();
@@ -161,16 +161,15 @@ export class ThinkTwice extends HTMLElement {
       canvas.style.cssText = "display: block; width: min(100%, 22rem); aspect-ratio: 1; margin: 0 auto; background: #7f7f7f; border-radius: 0.4rem;";
       root.append(canvas);
     }
-    const draw = (rgba) => canvas.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.byteLength), 224, 224), 0, 0);
     const iterations = Math.max(1, Math.min(1000, Number(this.getAttribute("iterations") ?? 150) || 150));
     this.setAttribute("state", "running");
     this.#status("Growing the picture…");
     const grown = await client.visualize({ classes: spec, iterations }, (step) => {
-      if (step.picture) draw(step.picture);
+      if (step.picture) drawPicture(canvas, step.picture);
       this.#status(`Step ${step.iteration} of ${iterations}: ${(100 * step.probability).toFixed(1)}%`);
     });
     if (generation !== this.generation) return;
-    draw(grown.picture);
+    drawPicture(canvas, grown.picture);
     canvas.setAttribute("aria-label", `The picture the network grows for ${grown.name}`);
     this.#status(`${grown.name}: ${(100 * grown.probability).toFixed(1)}% after ${grown.iterations} steps`);
     this.setAttribute("state", "done");

@@ -101,9 +101,9 @@ pub struct Record {
     /// The box options it ran with.
     box_threshold: f32,
     box_sigma: f32,
-    /// The box rule, when not the peak rule (`mass 0.80`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    box_rule: Option<String>,
+    /// The box rule (records written before there was a choice used the peak rule).
+    #[serde(default)]
+    box_rule: BoxRule,
     #[serde(flatten)]
     tally: Tally,
     /// Per object: GT-known localization at IoU 0.5 (for paired tests between methods).
@@ -361,8 +361,7 @@ pub fn evaluate(
                     Ok(result) => {
                         for (m, tally, hits) in result.per_method {
                             let b = plan(m).boxes;
-                            let box_rule = (b.rule != BoxRule::Peak).then(|| b.describe());
-                            sink(Record { image: name_of(path), method: m.name().into(), box_threshold: b.threshold, box_sigma: b.sigma, box_rule, tally, hits });
+                            sink(Record { image: name_of(path), method: m.name().into(), box_threshold: b.threshold, box_sigma: b.sigma, box_rule: b.rule, tally, hits });
                         }
                     }
                     Err(e) => failures.lock().unwrap().push(format!("{}: {e:#}", path.display())),
@@ -389,10 +388,9 @@ fn report(records: &[Record], methods: &[Method], seconds: f64) -> serde_json::V
     for r in sorted {
         let Some(m) = methods.iter().find(|m| m.name() == r.method) else { continue };
         images.insert(r.image.as_str());
-        let entry = totals.entry(m.name()).or_insert_with(|| {
-            let rule = if r.box_rule.as_deref().is_some_and(|d| d.starts_with("mass")) { BoxRule::Mass } else { BoxRule::Peak };
-            (Tally::default(), BoxOptions { threshold: r.box_threshold, sigma: r.box_sigma, rule })
-        });
+        let entry = totals
+            .entry(m.name())
+            .or_insert_with(|| (Tally::default(), BoxOptions { threshold: r.box_threshold, sigma: r.box_sigma, rule: r.box_rule }));
         add(&mut entry.0, &r.tally);
     }
     let n_images = images.len();

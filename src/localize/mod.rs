@@ -10,7 +10,7 @@ use crate::map::Map;
 use crate::saliency::Method;
 
 /// How a smoothed map becomes a box.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BoxRule {
     /// Pixels at or above `threshold × max`; the box of the largest 8-connected component.
@@ -67,13 +67,6 @@ impl BoxOptions {
         Self { threshold, ..Self::default() }
     }
 
-    /// Human-readable rule and threshold (`peak 0.35`, `mass 0.80`).
-    pub fn describe(&self) -> String {
-        match self.rule {
-            BoxRule::Peak => format!("peak {:.2}", self.threshold),
-            BoxRule::Mass => format!("mass {:.2}", self.threshold),
-        }
-    }
 }
 
 /// Smooth, then box by the rule (`None` for an all-zero map).

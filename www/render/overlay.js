@@ -49,6 +49,11 @@ export function drawBoxes(svg, boxes, width, height) {
   }
 }
 
+// A square RGBA picture (the engine's class visualisation, 224 × 224) onto `canvas`.
+export function drawPicture(canvas, rgba, side = 224) {
+  canvas.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.byteLength), side, side), 0, 0);
+}
+
 // The overlay as a PNG Blob at the photo's size: photo, heat map at `opacity`, boxes and labels.
 export async function overlayPng(photo, map, vmax, opacity, boxes) {
   const { naturalWidth: w, naturalHeight: h } = photo;
