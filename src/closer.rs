@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::geometry::{BBox, INPUT_SIZE};
 use crate::map::Map;
-use crate::saliency::Method;
 
 /// How many closer looks, where, and how their maps join the photo's map.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -43,16 +42,6 @@ impl CloserOptions {
 impl Default for CloserOptions {
     fn default() -> Self {
         Self::ONE_LOOK
-    }
-}
-
-/// The looks `method` takes by default: closer looks for `feedback-closer`, one look for the rest.
-pub fn for_method(method: Method) -> CloserOptions {
-    match method {
-        // Tuned on the dev photos (docs/RESULTS.md): a margin of 10% of the box, each look's map
-        // replacing the one before inside its crop, at most three closer looks.
-        Method::FeedbackCloser => CloserOptions { looks: 3, margin: 0.1, weight: 1.0, ..CloserOptions::ONE_LOOK },
-        _ => CloserOptions::ONE_LOOK,
     }
 }
 

@@ -94,10 +94,10 @@ impl ExplainOptions {
         Self {
             method,
             saliency: SaliencyOptions::default(),
-            boxes: BoxOptions::for_method(method),
+            boxes: method.info().boxes,
             refine: None,
             frame_map_size: None,
-            closer: closer::for_method(method),
+            closer: method.info().looks,
         }
     }
 }

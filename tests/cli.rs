@@ -328,3 +328,15 @@ fn bench_prints_speeds_beside_the_counted_work_and_the_machine_peaks() {
     assert!(r.get("fwd_vs_jax").is_none(), "no peers without --peers");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn the_readme_lists_the_methods_of_the_method_table() {
+    let out = Command::new(env!("CARGO_BIN_EXE_thinktwice")).args(["methods", "--markdown"]).output().unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.lines().count() == 2 + thinktwice::saliency::METHODS.len(), "{table}");
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = "<!-- methods: `thinktwice methods --markdown` writes this table; tests/cli.rs checks it -->\n";
+    let block = readme.split(start).nth(1).and_then(|rest| rest.split("<!-- /methods -->").next()).expect("README.md has the methods markers");
+    assert_eq!(block, table, "README.md's method table is not `thinktwice methods --markdown`: paste its output between the markers");
+}

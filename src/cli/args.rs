@@ -3,16 +3,25 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
-use thinktwice::closer::{self, CloserOptions};
+use thinktwice::closer::CloserOptions;
 use thinktwice::localize::BoxOptions;
 use thinktwice::model::NUM_GATED;
-use thinktwice::saliency::{Method, SaliencyOptions};
+use thinktwice::saliency::{Method, Readout, SaliencyOptions};
 use thinktwice::{BackendChoice, Session};
 
 /// The f32 weight file under `pkg/`, which `thinktwice weights` writes.
 pub const F32_FILE: &str = "efficientnet-lite0.f32.safetensors";
 /// The f16 weight file under `pkg/` (what the browser downloads).
 pub const F16_FILE: &str = "efficientnet-lite0.f16.safetensors";
+
+/// The `--method` help: every name in the method table.
+pub fn method_help() -> String {
+    format!("Method: {} (`thinktwice methods` says what each does)", Method::names())
+}
+
+fn readout_help() -> String {
+    format!("Read-out of feedback gates (default: the method's own): {}", Readout::ALL.map(|r| r.name()).join(", "))
+}
 
 /// Which weights, on which backend.
 #[derive(clap::Args)]
@@ -83,8 +92,8 @@ pub struct TuningArgs {
     /// Gaussian smoothing of the map before thresholding, in input pixels.
     #[arg(long)]
     sigma: Option<f32>,
-    /// Read-out of feedback gates: gradient or energy.
-    #[arg(long)]
+    /// Read-out of feedback gates (default: the method's own).
+    #[arg(long, help = readout_help())]
     readout: Option<String>,
     /// Soft feedback L1 weight λ.
     #[arg(long)]
@@ -155,7 +164,7 @@ pub struct TuningArgs {
 impl TuningArgs {
     /// `method`'s tuned box settings with the threshold and σ given here.
     pub fn boxes(&self, method: Method) -> Result<BoxOptions> {
-        let tuned = BoxOptions::for_method(method);
+        let tuned = method.info().boxes;
         let rule = match &self.box_rule {
             Some(r) => r.parse()?,
             None => tuned.rule,
@@ -165,7 +174,7 @@ impl TuningArgs {
 
     /// `method`'s looks with the ones given here.
     pub fn closer(&self, method: Method) -> CloserOptions {
-        let tuned = closer::for_method(method);
+        let tuned = method.info().looks;
         CloserOptions {
             looks: self.looks.unwrap_or(tuned.looks),
             margin: self.margin.unwrap_or(tuned.margin),

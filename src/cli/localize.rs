@@ -26,8 +26,8 @@ pub struct Args {
     /// Classes: an index, a name, top1, top5, or a comma-separated list.
     #[arg(long, default_value = "top1")]
     class: String,
-    /// gradient, deconvnet, guided, cam, gradcam, feedback-soft, feedback-hard, feedback-fsp, feedback-fr, or feedback (the best variant).
-    #[arg(long, default_value = "feedback")]
+    /// The method (`thinktwice methods` lists them).
+    #[arg(long, default_value = "feedback", help = super::args::method_help())]
     method: String,
     #[command(flatten)]
     tuning: TuningArgs,

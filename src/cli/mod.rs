@@ -6,6 +6,7 @@ pub mod bench;
 pub mod classify;
 pub mod eval;
 pub mod localize;
+pub mod methods;
 pub mod output;
 pub mod visualize;
 pub mod weights;
@@ -29,6 +30,8 @@ enum Command {
     Classify(classify::Args),
     /// Saliency maps and boxes for chosen classes: an overlay PNG per class and one JSON per image.
     Localize(localize::Args),
+    /// Every saliency method: what it does and how it boxes.
+    Methods(methods::Args),
     /// Every method on a folder of photos with ground-truth boxes (DIR/boxes.csv): metrics table, JSON, CSV.
     Eval(eval::Args),
     /// Time forward and forward+backward passes and every method on one 224×224 image.
@@ -43,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Weights(a) => weights::run(a),
         Command::Classify(a) => classify::run(a),
         Command::Localize(a) => localize::run(a),
+        Command::Methods(a) => methods::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Visualize(a) => visualize::run(a),

@@ -7,7 +7,6 @@ pub mod metrics;
 
 use crate::geometry::BBox;
 use crate::map::Map;
-use crate::saliency::Method;
 
 /// How a smoothed map becomes a box.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -47,26 +46,6 @@ impl Default for BoxOptions {
     fn default() -> Self {
         Self { sigma: 4.0, threshold: 0.3, rule: BoxRule::Peak }
     }
-}
-
-impl BoxOptions {
-    /// The tuned settings for `method`: the rule and threshold that maximised its box accuracy on
-    /// the ImageNet dev set (docs/RESULTS.md), σ = 4.
-    pub fn for_method(method: Method) -> Self {
-        let threshold = match method {
-            Method::Gradient => 0.15,
-            Method::Deconvnet => 0.45,
-            Method::Guided => 0.10,
-            Method::Cam | Method::GradCam => 0.35,
-            Method::FeedbackSoft | Method::FeedbackHard => 0.35,
-            Method::FeedbackFsp | Method::FeedbackFr => 0.5,
-            Method::FeedbackTwice => 0.35,
-            // The closer looks' maps are sharp: the brightest pixels holding 80% of the mass.
-            Method::FeedbackCloser => return Self { threshold: 0.8, rule: BoxRule::Mass, ..Self::default() },
-        };
-        Self { threshold, ..Self::default() }
-    }
-
 }
 
 /// Smooth, then box by the rule (`None` for an all-zero map).

@@ -1,8 +1,9 @@
 //! Saliency maps: one 2-D map per (image, class) at input resolution, from the baselines
 //! (gradient, deconvnet, guided backprop, CAM, Grad-CAM) or from feedback gates.
 
+mod methods;
+
 use std::cell::OnceCell;
-use std::str::FromStr;
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
@@ -13,153 +14,7 @@ use crate::error::{Error, Result};
 use crate::feedback::{self, FeedbackOptions, FeedbackRun, Flow, TraceRecord, Tracer, rules};
 use crate::map::Map;
 use crate::model::{EfficientNetLite0, Gates, NUM_GATED, check_class, read_back};
-
-/// A way of making a saliency map.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Method {
-    /// max over RGB of |∂S/∂I| (Simonyan et al. 2014).
-    Gradient,
-    /// Deconvnet backward pass (Zeiler & Fergus 2014).
-    Deconvnet,
-    /// Guided backpropagation (Springenberg et al. 2015).
-    Guided,
-    /// Class activation map: `Σ_k w_ck A_k` of the head (Zhou et al. 2016).
-    Cam,
-    /// Grad-CAM at the head: `ReLU(Σ_k α_k A_k)`, `α_k` = spatial mean of ∂S/∂A_k (Selvaraju et al. 2017).
-    GradCam,
-    /// Soft feedback gates.
-    FeedbackSoft,
-    /// Hard feedback gates.
-    FeedbackHard,
-    /// FSP feedback gates (selective pruning).
-    FeedbackFsp,
-    /// FR feedback gates (recovering).
-    FeedbackFr,
-    /// Look-twice feedback gates (log-probability target, trust region), read out as signed contrastive CAM.
-    FeedbackTwice,
-    /// Look twice, then look closer: the same feedback again on a crop of the box, pasted back
-    /// ([`crate::closer`]).
-    FeedbackCloser,
-}
-
-impl Method {
-    /// Every method, baselines first.
-    pub const ALL: [Method; 11] = [
-        Method::Gradient,
-        Method::Deconvnet,
-        Method::Guided,
-        Method::Cam,
-        Method::GradCam,
-        Method::FeedbackSoft,
-        Method::FeedbackHard,
-        Method::FeedbackFsp,
-        Method::FeedbackFr,
-        Method::FeedbackTwice,
-        Method::FeedbackCloser,
-    ];
-    /// The variant that `feedback` stands for: look twice, then closer (see docs/RESULTS.md).
-    pub const FEEDBACK: Method = Method::FeedbackCloser;
-
-    /// The name used on the command line and in results (`gradient`, `feedback-soft`, …).
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Gradient => "gradient",
-            Method::Deconvnet => "deconvnet",
-            Method::Guided => "guided",
-            Method::Cam => "cam",
-            Method::GradCam => "gradcam",
-            Method::FeedbackSoft => "feedback-soft",
-            Method::FeedbackHard => "feedback-hard",
-            Method::FeedbackFsp => "feedback-fsp",
-            Method::FeedbackFr => "feedback-fr",
-            Method::FeedbackTwice => "feedback-twice",
-            Method::FeedbackCloser => "feedback-closer",
-        }
-    }
-
-    /// Whether the method infers feedback gates.
-    pub fn is_feedback(self) -> bool {
-        matches!(
-            self,
-            Method::FeedbackSoft | Method::FeedbackHard | Method::FeedbackFsp | Method::FeedbackFr | Method::FeedbackTwice | Method::FeedbackCloser
-        )
-    }
-
-    /// The read-out a feedback method uses unless told otherwise.
-    pub fn default_readout(self) -> Readout {
-        match self {
-            Method::FeedbackTwice | Method::FeedbackCloser => Readout::SignedCam,
-            m if m.is_feedback() => Readout::Energy,
-            _ => Readout::Gradient,
-        }
-    }
-}
-
-impl FromStr for Method {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        let s = s.trim().to_ascii_lowercase();
-        if s == "feedback" {
-            return Ok(Method::FEEDBACK);
-        }
-        let alias = match s.as_str() {
-            "oxford" | "simonyan" => "gradient",
-            "guided-backprop" | "guidedbackprop" => "guided",
-            "grad-cam" => "gradcam",
-            other => other,
-        };
-        Method::ALL.into_iter().find(|m| m.name() == alias).ok_or_else(|| {
-            Error::UnknownMethod(format!(
-                "{s:?}; methods: {}, feedback",
-                Method::ALL.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
-            ))
-        })
-    }
-}
-
-/// How converged gates become a map.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readout {
-    /// max over RGB of |∂S/∂I| with the gates in the backward pass (the paper's figures).
-    Gradient,
-    /// Energy of the gated activations: Σ over channels of `z ⊙ relu6(x)` for the energy layers,
-    /// each resized to the input and normalised to max 1, then summed (the authors' FSP code).
-    Energy,
-    /// CAM of the gated head: `ReLU(Σ_k w_ck z_k y_k)`; the channels that vote against c still subtract.
-    Cam,
-    /// Contrastive CAM of the gated head: `ReLU(Σ_k (w_ck − α Σ_c' p_c' w_c'k) z_k y_k)`, with p
-    /// the network's own belief (the ungated pass) and α [`SaliencyOptions::contrast`]: evidence
-    /// for c that the other likely classes do not share.
-    ContrastiveCam,
-    /// Signed contrastive CAM: `ReLU(Σ_k w'_k a_k z_k^[w'_k ≥ 0])`, `w' = w_c − α Σ_c' p_c' w_c'`
-    /// (p the network's own belief), `a` the head's activation in the gated pass before its gate.
-    /// The head's gates prune only evidence *for* c; evidence against c always subtracts, so
-    /// closing it (which raises p_c) cannot spread the map onto the neighbours it separates.
-    SignedCam,
-    /// Evidence of the open neurons: at each position of each energy layer, `ReLU(Σ_k z_k ∂S/∂z_k)`,
-    /// the first-order share of S that the open neurons there carry (gated CAM at the head, finer
-    /// below it); the layers' maps are resized to the input, normalised to max 1 and summed.
-    Evidence,
-}
-
-impl FromStr for Readout {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "gradient" => Ok(Readout::Gradient),
-            "energy" => Ok(Readout::Energy),
-            "cam" => Ok(Readout::Cam),
-            "contrastive-cam" => Ok(Readout::ContrastiveCam),
-            "evidence" => Ok(Readout::Evidence),
-            "signed-cam" => Ok(Readout::SignedCam),
-            other => Err(Error::UnknownMethod(format!(
-                "read-out {other:?}; read-outs: gradient, energy, cam, contrastive-cam, signed-cam, evidence"
-            ))),
-        }
-    }
-}
+pub use methods::{METHODS, Method, MethodInfo, Needs, Readout};
 
 /// Options of [`saliency`].
 #[derive(Debug, Clone, PartialEq)]
