@@ -60,6 +60,21 @@ impl Error {
     }
 }
 
+/// Every code [`Error::code`] gives, and the worker's own (the engine stopped, the GPU was lost,
+/// nothing loaded yet), by the names the JavaScript uses for them.
+pub const CODES: [(&str, &str); 10] = [
+    ("badImage", "bad-image"),
+    ("badWeights", "bad-weights"),
+    ("unknownClass", "unknown-class"),
+    ("unknownMethod", "unknown-method"),
+    ("badInput", "bad-input"),
+    ("device", "device"),
+    ("cancelled", "cancelled"),
+    ("gpuLost", "gpu-lost"),
+    ("crashed", "crashed"),
+    ("notLoaded", "not-loaded"),
+];
+
 fn suggest(names: &[String]) -> String {
     if names.is_empty() {
         String::new()

@@ -24,6 +24,7 @@ pub mod model;
 pub mod overlay;
 pub mod saliency;
 pub mod session;
+pub mod tensors;
 pub mod visualize;
 pub mod web;
 

@@ -40,16 +40,21 @@ impl Map {
         self.with_values(self.values.iter().map(|v| if m > 0.0 { (v / m).max(0.0) } else { 0.0 }).collect())
     }
 
-    /// Values scaled to [0, 1] by their `quantile` (e.g. 0.99) rather than the maximum, and
-    /// clipped there: a sparse map (a gradient's few bright pixels) stays visible, as the page shows it.
-    pub fn robust_normalised(&self, quantile: f32) -> Map {
+    /// The top of the colour scale a map is drawn on: the 99th percentile of its positive values
+    /// (0 for a map with none), so that a sparse map (a gradient's few bright pixels) stays visible
+    /// and everything above it saturates. The CLI's overlay and the page's canvas both use it.
+    pub fn colour_top(&self) -> f32 {
         let mut sorted: Vec<f32> = self.values.iter().copied().filter(|v| *v > 0.0).collect();
         if sorted.is_empty() {
-            return self.with_values(vec![0.0; self.values.len()]);
+            return 0.0;
         }
         sorted.sort_by(f32::total_cmp);
-        let top = sorted[((sorted.len() - 1) as f32 * quantile.clamp(0.0, 1.0)).round() as usize].max(f32::MIN_POSITIVE);
-        self.with_values(self.values.iter().map(|v| (v / top).clamp(0.0, 1.0)).collect())
+        sorted[((sorted.len() - 1) as f32 * 0.99).round() as usize]
+    }
+
+    /// The sum of the positive values (maps drawn side by side share a scale in shares of it).
+    pub fn mass(&self) -> f32 {
+        self.values.iter().filter(|v| **v > 0.0).map(|&v| v as f64).sum::<f64>() as f32
     }
 
     /// Separable Gaussian blur with standard deviation `sigma` pixels (edges clamped).

@@ -18,7 +18,8 @@ use crate::geometry::{BBox, FrameGeometry, Framing, INPUT_SIZE};
 use crate::imaging;
 use crate::localize::{self, BoxOptions, grabcut};
 use crate::map::Map;
-use crate::model::{self, EfficientNetLite0, NUM_GATED, Weights, labels, read_back};
+use crate::model::{self, EfficientNetLite0, NUM_GATED, Weights, labels};
+use crate::tensors::{self, read_back};
 use crate::saliency::{self, Method, SaliencyOptions};
 use crate::visualize::{self, Visualization, VisualizeOptions, VisualizeStep};
 
@@ -63,7 +64,7 @@ pub struct Prediction {
 impl Scores {
     /// The `k` most probable classes, best first.
     pub fn top(&self, k: usize) -> Vec<Prediction> {
-        model::top_k(&self.probabilities, k)
+        tensors::top_k(&self.probabilities, k)
             .into_iter()
             .map(|(index, probability)| Prediction { index, name: labels::class_name(index), probability })
             .collect()
@@ -188,7 +189,7 @@ impl Session {
     /// Frames a decoded RGB image for the network (see [`Framing`]; `Whole` maps boxes back exactly).
     pub fn prepare(&self, image: RgbImage, framing: Framing) -> Result<Prepared> {
         let picture = imaging::frame(&image, framing);
-        let input = model::input_tensor(imaging::normalize(&picture), INPUT_SIZE, INPUT_SIZE, &self.device)?;
+        let input = tensors::input_tensor(imaging::normalize(&picture), INPUT_SIZE, INPUT_SIZE, &self.device)?;
         let geometry = FrameGeometry::new(image.width(), image.height(), framing);
         Ok(Prepared { original: image, picture, input, geometry, scores: OnceCell::new() })
     }
@@ -302,7 +303,7 @@ impl Session {
             image.input.clone()
         } else {
             let crop = imaging::crop_resized(&image.original, image.geometry.pixels_of(region, image.original.width(), image.original.height()), side as u32);
-            model::input_tensor(imaging::normalize(&crop), side, side, &self.device)?
+            tensors::input_tensor(imaging::normalize(&crop), side, side, &self.device)?
         };
         let mut saliency_options = options.saliency.clone();
         saliency_options.trace_maps = options.frame_map_size.is_some();

@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::feedback::Flow;
 use crate::geometry::INPUT_SIZE;
 use crate::imaging::{PIXEL_MEAN, PIXEL_SCALE};
-use crate::model::{EfficientNetLite0, Gates, Target, check_class, read_back};
+use crate::model::{EfficientNetLite0, Gates, Target, check_class};
+use crate::tensors::{self, read_back};
 
 /// Options of [`visualize`].
 #[derive(Debug, Clone, PartialEq)]
@@ -96,7 +97,7 @@ pub async fn visualize(
     let n = INPUT_SIZE;
     // A grey start with a little noise, so that the first gradient is not the same everywhere.
     let noise: Vec<f32> = (0..3 * n * n).map(|_| (random.unit() - 0.5) * 0.1).collect();
-    let mut image = crate::model::input_tensor(noise, n, n, device)?;
+    let mut image = tensors::input_tensor(noise, n, n, device)?;
     let blur = gaussian_kernel(options.blur_sigma, device);
     let mut trace = Vec::with_capacity(options.iterations + 1);
     let mut last = (0.0, 0.0);

@@ -5,8 +5,8 @@ mod common;
 use burn::tensor::{Device, Tensor, TensorData};
 use thinktwice::feedback::{self, FeedbackOptions, Flow, Tracer, rules};
 use thinktwice::geometry::{Framing, INPUT_SIZE};
-use thinktwice::model::{self, read_back};
-use thinktwice::saliency::{self, Method, SaliencyOptions};
+use thinktwice::tensors::{self, read_back};
+use thinktwice::saliency::{self, Method, Readout, SaliencyOptions};
 use thinktwice::ExplainOptions;
 
 fn t(values: &[f32]) -> Tensor<4> {
@@ -68,7 +68,7 @@ fn gradient_saliency_of_chelsea_matches_the_golden_gradient() {
     let device = Device::flex();
     let net = common::model(&device);
     let input = common::read_f32(dir.join("chelsea.input.f32"));
-    let x = model::input_tensor(input, INPUT_SIZE, INPUT_SIZE, &device).unwrap();
+    let x = tensors::input_tensor(input, INPUT_SIZE, INPUT_SIZE, &device).unwrap();
     let s = pollster::block_on(saliency::saliency(&net, x, 282, Method::Gradient, &SaliencyOptions::default(), &mut |_| Flow::Continue(()))).unwrap();
     let g = common::read_f32(dir.join("chelsea.grad_class282.f32"));
     let plane = INPUT_SIZE * INPUT_SIZE;
@@ -123,6 +123,38 @@ fn feedback_puts_each_class_on_its_own_object() {
     }
 }
 
+/// Every read-out (`--readout`), on the gates look twice infers: each puts each class on its own
+/// object, and no two of them give the same map.
+#[test]
+fn every_readout_puts_each_class_on_its_own_object() {
+    let Some(image) = cat_and_coffee() else { return };
+    let session = common::session();
+    let prepared = session.prepare(image, Framing::Whole).unwrap();
+    let mut maps: Vec<(Readout, Vec<f32>)> = Vec::new();
+    for readout in Readout::ALL {
+        let mut options = ExplainOptions::new(Method::FeedbackTwice);
+        options.saliency.readout = Some(readout);
+        let found = pollster::block_on(session.explain(&prepared, &[282, 967], &options, &mut |_| Flow::Continue(()))).unwrap();
+        let (cat, cup) = (&found[0], &found[1]);
+        println!("{}: cat peak {:?}; cup peak {:?}", readout.name(), cat.peak, cup.peak);
+        assert!(cat.map.max() > 0.0 && cup.map.max() > 0.0, "{}: an empty map", readout.name());
+        // Mass on the object's own half: more than half of each map's.
+        let left = |m: &thinktwice::map::Map| {
+            let total: f32 = m.values.iter().map(|v| v.max(0.0)).sum();
+            let on_left: f32 = m.values.iter().enumerate().filter(|(i, _)| i % m.width < m.width / 2).map(|(_, v)| v.max(0.0)).sum();
+            on_left / total
+        };
+        assert!(left(&cat.map) > 0.5, "{}: the tiger cat's map has {:.2} of its mass on the cat", readout.name(), left(&cat.map));
+        assert!(left(&cup.map) < 0.5, "{}: the espresso's map has {:.2} of its mass on the cat", readout.name(), left(&cup.map));
+        maps.push((readout, cat.map.values.clone()));
+    }
+    for (i, (a, ma)) in maps.iter().enumerate() {
+        for (b, mb) in &maps[i + 1..] {
+            assert!(common::rel_l2(ma, mb) > 1e-3, "read-outs {} and {} give the same map", a.name(), b.name());
+        }
+    }
+}
+
 #[test]
 fn look_twice_iterates_with_rising_probability_and_gates_in_several_layers() {
     let Some(photo) = common::cat_photo() else { return };
@@ -156,7 +188,7 @@ fn hard_feedback_never_lowers_the_score() {
         let x = prepared.input().clone();
         let scores = pollster::block_on(session.classify(&prepared)).unwrap();
         // The top classes and a few unlikely ones.
-        let mut classes: Vec<usize> = model::top_k(&scores.probabilities, 4).into_iter().map(|(c, _)| c).collect();
+        let mut classes: Vec<usize> = tensors::top_k(&scores.probabilities, 4).into_iter().map(|(c, _)| c).collect();
         classes.extend([1, 404, 999]);
         for class in classes {
             let mut scores = Vec::new();
@@ -207,7 +239,7 @@ fn fsp_can_keep_saturated_neurons_when_asked() {
     let session = common::session();
     let net = session.model();
     let x = session.prepare_encoded(&std::fs::read(photo).unwrap(), Framing::Whole).unwrap().input().clone();
-    let head_pre = net.forward_gated(x.clone(), &model::Gates::open(), true).pre_activations[32].clone();
+    let head_pre = net.forward_gated(x.clone(), &thinktwice::model::Gates::open(), true).pre_activations[32].clone();
     let saturated = head_pre.greater_equal_elem(6.0).float();
     let open_saturated = |select_saturated: bool| {
         let options = FeedbackOptions { select_saturated, ..FeedbackOptions::default() };

@@ -6,7 +6,8 @@ mod common;
 use burn::tensor::Device;
 use common::*;
 use thinktwice::backend::{self, BackendChoice};
-use thinktwice::model::{self, EfficientNetLite0, Gates, INPUT_SIZE, gated_layer_index};
+use thinktwice::model::{EfficientNetLite0, Gates, INPUT_SIZE, gated_layer_index};
+use thinktwice::tensors;
 
 const GATE_LAYERS_IN_GOLDEN: [&str; 3] = ["stem", "b8.dw", "head"];
 
@@ -21,26 +22,26 @@ fn check_against_golden(net: &EfficientNetLite0, device: &Device, label: &str, g
     let Some(dir) = golden_dir() else { return };
     for (name, class, top5) in golden_cases(&dir) {
         let input = read_f32(dir.join(format!("{name}.input.f32")));
-        let x = || model::input_tensor(input.clone(), INPUT_SIZE, INPUT_SIZE, device).unwrap();
+        let x = || tensors::input_tensor(input.clone(), INPUT_SIZE, INPUT_SIZE, device).unwrap();
 
-        let logits = pollster::block_on(model::read_back(net.forward(x()))).unwrap();
+        let logits = pollster::block_on(tensors::read_back(net.forward(x()))).unwrap();
         let want = read_f32(dir.join(format!("{name}.logits.f32")));
         let err = max_abs(&logits, &want);
         println!("{label} {name}: logits max |Δ| = {err:.2e}");
         assert!(err < 1e-3, "{label} {name}: logits differ by {err}");
-        let top: Vec<usize> = model::top_k(&logits, 5).iter().map(|p| p.0).collect();
+        let top: Vec<usize> = tensors::top_k(&logits, 5).iter().map(|p| p.0).collect();
         assert_eq!(top, top5, "{label} {name}: top-5");
 
         let grads = net.class_gradients(x(), &Gates::open(), class).unwrap();
-        let logit = pollster::block_on(model::read_back(grads.logits.clone())).unwrap()[class];
+        let logit = pollster::block_on(tensors::read_back(grads.logits.clone())).unwrap()[class];
         assert!((logit - want[class]).abs() < 1e-3, "{label} {name}: logit {logit} vs {}", want[class]);
-        let g = pollster::block_on(model::read_back(grads.input)).unwrap();
+        let g = pollster::block_on(tensors::read_back(grads.input)).unwrap();
         let err = rel_l2(&g, &read_f32(dir.join(format!("{name}.grad_class{class}.f32"))));
         println!("{label} {name}: input gradient rel L2 = {err:.2e}");
         assert!(err < grad_tolerance, "{label} {name}: input gradient rel L2 {err}");
         for layer in GATE_LAYERS_IN_GOLDEN {
             let i = gated_layer_index(layer).unwrap();
-            let g = pollster::block_on(model::read_back(grads.gates[i].clone())).unwrap();
+            let g = pollster::block_on(tensors::read_back(grads.gates[i].clone())).unwrap();
             let err = rel_l2(&g, &read_f32(dir.join(format!("{name}.gategrad_class{class}_{layer}.f32"))));
             println!("{label} {name}: gate gradient {layer} rel L2 = {err:.2e}");
             assert!(err < grad_tolerance, "{label} {name}: gate gradient {layer} rel L2 {err}");
@@ -76,11 +77,11 @@ fn half_precision_weights_keep_the_golden_top5() {
     let net = EfficientNetLite0::new(&weights("f16"), &device).unwrap();
     for (name, _, top5) in golden_cases(&dir) {
         let input = read_f32(dir.join(format!("{name}.input.f32")));
-        let logits = pollster::block_on(model::read_back(
-            net.forward(model::input_tensor(input, INPUT_SIZE, INPUT_SIZE, &device).unwrap()),
+        let logits = pollster::block_on(tensors::read_back(
+            net.forward(tensors::input_tensor(input, INPUT_SIZE, INPUT_SIZE, &device).unwrap()),
         ))
         .unwrap();
-        let top: Vec<usize> = model::top_k(&logits, 5).iter().map(|p| p.0).collect();
+        let top: Vec<usize> = tensors::top_k(&logits, 5).iter().map(|p| p.0).collect();
         assert_eq!(top, top5, "f16 {name}: top-5");
     }
 }
@@ -91,7 +92,7 @@ fn gates_change_the_output_and_are_exposed() {
     let device = Device::flex();
     let net = model(&device);
     let input = read_f32(dir.join("chelsea.input.f32"));
-    let x = model::input_tensor(input, INPUT_SIZE, INPUT_SIZE, &device).unwrap();
+    let x = tensors::input_tensor(input, INPUT_SIZE, INPUT_SIZE, &device).unwrap();
     let shapes = net.activation_shapes(&x);
     assert_eq!(shapes.len(), 33);
 
@@ -100,18 +101,18 @@ fn gates_change_the_output_and_are_exposed() {
     for (l, s) in shapes.iter().enumerate() {
         ones.set(l, burn::tensor::Tensor::ones(*s, &device));
     }
-    let plain = pollster::block_on(model::read_back(net.forward(x.clone()))).unwrap();
+    let plain = pollster::block_on(tensors::read_back(net.forward(x.clone()))).unwrap();
     let out = net.forward_gated(x.clone(), &ones, true);
     assert_eq!(out.pre_activations.len(), 33);
     assert_eq!(out.outputs.len(), 33);
     assert_eq!(out.outputs[32].dims(), [1, 1280, 7, 7]);
-    assert!(max_abs(&pollster::block_on(model::read_back(out.logits)).unwrap(), &plain) < 1e-5);
+    assert!(max_abs(&pollster::block_on(tensors::read_back(out.logits)).unwrap(), &plain) < 1e-5);
 
     // Closing the head gates leaves only the classifier bias.
     let mut closed = Gates::open();
     closed.set(32, burn::tensor::Tensor::zeros(shapes[32], &device));
-    let logits = pollster::block_on(model::read_back(net.forward_gated(x, &closed, false).logits)).unwrap();
-    let bias_only = pollster::block_on(model::read_back(net.classify_features(burn::tensor::Tensor::zeros(shapes[32], &device)))).unwrap();
+    let logits = pollster::block_on(tensors::read_back(net.forward_gated(x, &closed, false).logits)).unwrap();
+    let bias_only = pollster::block_on(tensors::read_back(net.classify_features(burn::tensor::Tensor::zeros(shapes[32], &device)))).unwrap();
     assert!(max_abs(&logits, &bias_only) < 1e-6);
     assert!(max_abs(&logits, &plain) > 1.0);
 }

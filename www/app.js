@@ -5,35 +5,20 @@ import { Animator } from "./animator.js";
 import { EngineClient } from "./client.js";
 import { classSearch } from "./elements/class-search.js";
 import { Stage } from "./elements/stage.js";
-import { asShares, drawLegend, robustMax } from "./render/heatmap.js";
-import { COLOURS, drawPicture, overlayPng } from "./render/overlay.js";
+import "./elements/transport.js";
+import { explainInto } from "./explain.js";
+import { drawLegend, relativeTop, topOf, usePalette } from "./render/heatmap.js";
+import { drawPicture } from "./render/overlay.js";
 
 const $ = (id) => document.getElementById(id);
 const SAMPLES = new URL("../pkg/samples/", import.meta.url);
-const FRAME_MAP_SIDE = 112; // frames carry their map at this size; results at 224
-
-// What each method is, for the Method menu.
-const METHOD_LABELS = {
-  feedback: "feedback (default: look twice, then closer)",
-  "feedback-closer": "feedback: look twice, then closer",
-  "feedback-fsp": "feedback: selective pruning",
-  "feedback-fr": "feedback: recovering",
-  "feedback-hard": "feedback: hard gates",
-  "feedback-soft": "feedback: soft gates",
-  "feedback-twice": "feedback: look twice",
-  gradient: "gradient (Simonyan)",
-  deconvnet: "deconvnet",
-  guided: "guided backprop",
-  cam: "CAM",
-  gradcam: "Grad-CAM",
-};
 
 const state = {
   engine: null,
   info: null,
   image: null, // {bytes, name, url, width, height}
   top: [],
-  chosen: [], // class indices, each drawn in COLOURS[its position]
+  chosen: [], // class indices, each drawn in the class colour of its position
   stages: [],
   runId: 0,
   perIterationMs: null,
@@ -51,7 +36,9 @@ const setState = (s) => {
   updateTransport();
 };
 const className = (i) => state.info.classes[i].split(", ")[0];
-const colourOf = (i) => COLOURS[Math.max(0, state.chosen.indexOf(i)) % COLOURS.length];
+const colours = () => state.info.constants.classColours;
+const colourOf = (i) => colours()[Math.max(0, state.chosen.indexOf(i)) % colours().length];
+const cancelled = (e) => e.code === state.engine.codes?.cancelled;
 const percent = (p) => `${(100 * p).toFixed(p < 0.001 ? 2 : 1)}%`;
 
 function showBadge() {
@@ -73,7 +60,7 @@ async function takeImage(bytes, name) {
   try {
     classified = await state.engine.classify(bytes, 5);
   } catch (e) {
-    if (e.code === "cancelled") return;
+    if (cancelled(e)) return;
     message(`Cannot use ${name}: ${e.message}`);
     setState(state.image ? "done" : "error");
     return;
@@ -144,7 +131,7 @@ function renderChosen() {
 }
 
 function choose(index) {
-  if (!state.chosen.includes(index)) state.chosen = [...state.chosen, index].slice(-COLOURS.length);
+  if (!state.chosen.includes(index)) state.chosen = [...state.chosen, index].slice(-colours().length);
   renderChosen();
   renderTop();
 }
@@ -159,7 +146,7 @@ function makeStages() {
   state.stages = methods.map((method) => {
     const el = document.createElement("div");
     root.append(el);
-    const stage = new Stage(el, state.info.layers);
+    const stage = new Stage(el, state.info);
     stage.method = method;
     stage.opacity = Number($("opacity").value);
     if (state.image) stage.setPhoto(state.image.url, state.image.width, state.image.height, `${state.image.name}, explained by ${method}`);
@@ -176,29 +163,21 @@ async function explain() {
   setState("running");
   $("results").replaceChildren();
   $("download-png").disabled = $("download-json").disabled = $("copy-embed").disabled = true;
-  const classes = state.chosen.map((index) => ({ index, name: className(index), colour: colourOf(index) }));
   try {
     for (const stage of state.stages) {
-      stage.start(stage.method, classes);
-      const request = { classes: state.chosen, method: stage.method, mapSize: FRAME_MAP_SIDE };
+      const request = { classes: state.chosen, method: stage.method };
       if (state.threshold !== null) request.threshold = state.threshold;
-      const results = await state.engine.explain(request, (frame) => {
-        if (runId !== state.runId) return;
-        stage.add(frame);
-        if (animator.live) stage.run.focus = frame.class;
+      await explainInto(state.engine, stage, animator, request, (frame) => {
         if (frame.iteration > 0) {
           state.perIterationMs = frame.elapsedMs / frame.iteration;
           showBadge();
         }
-        animator.added(stage.frames(frame.class).length);
         updateTransport();
       });
       if (runId !== state.runId) return;
-      stage.finish(results);
-      stage.run.focus = state.chosen[0];
     }
   } catch (e) {
-    if (runId !== state.runId || e.code === "cancelled") return;
+    if (runId !== state.runId || cancelled(e)) return;
     state.stages.forEach((s) => s.busy(false));
     message(`Cannot explain: ${e.message}`);
     setState("error");
@@ -212,15 +191,16 @@ async function explain() {
   setState("done");
 }
 
+// The top of the colour scale two panels share at iteration `i`, in multiples of the average
+// pixel; undefined for one panel (its map on its own scale).
+const sharedScale = (i) => (state.stages.length > 1 ? Math.max(0, ...state.stages.map((s) => relativeTop(s.mapAt(i)))) : undefined);
+
 // Draws iteration `i` on every panel; side by side, both on one colour scale.
 function drawAll(i) {
-  const shared = state.stages.length > 1;
-  let vmax;
-  if (shared) vmax = Math.max(0, ...state.stages.map((s) => robustMax(s.mapAt(i, true) ?? [])));
-  for (const s of state.stages) s.draw(i, { shared, vmax });
-  const pixels = state.stages[0]?.mapAt(i, false)?.length ?? 1;
-  $("legend-low").textContent = shared ? "0" : "low";
-  $("legend-high").textContent = shared ? `${(vmax * pixels).toFixed(0)}× the average pixel` : "high (this map's top 1%)";
+  const relative = sharedScale(i);
+  for (const s of state.stages) s.draw(i, { relative });
+  $("legend-low").textContent = relative === undefined ? "low" : "0";
+  $("legend-high").textContent = relative === undefined ? "high (this map's top 1%)" : `${relative.toFixed(0)}× the average pixel`;
   updateTransport();
 }
 
@@ -255,8 +235,8 @@ async function imagine() {
     $("imagine").dataset.probability = String(grown.probability);
     $("imagine-download").disabled = false;
   } catch (e) {
-    $("imagine").dataset.state = e.code === "cancelled" ? "stopped" : "error";
-    $("imagine-text").textContent = e.code === "cancelled" ? `Stopped at step ${last?.iteration ?? 0}.` : `Cannot grow the picture: ${e.message}`;
+    $("imagine").dataset.state = cancelled(e) ? "stopped" : "error";
+    $("imagine-text").textContent = cancelled(e) ? `Stopped at step ${last?.iteration ?? 0}.` : `Cannot grow the picture: ${e.message}`;
   } finally {
     imagining.running = false;
     updateImagine();
@@ -265,18 +245,13 @@ async function imagine() {
 
 function updateTransport() {
   updateImagine();
-  const count = animator.count;
-  const slider = $("iteration");
-  slider.max = String(Math.max(0, count - 1));
-  slider.value = String(animator.current);
-  slider.disabled = count < 2;
-  const frames = state.stages[0]?.frames() ?? [];
-  const f = frames[Math.min(animator.current, frames.length - 1)];
-  $("iteration-text").textContent = count ? `${animator.current} of ${count - 1}` + (f ? ` · ${percent(f.probability)}` : "") : "–";
-  const play = $("play");
-  play.textContent = animator.playing ? "❚❚" : "▶";
-  play.setAttribute("aria-label", animator.playing ? "Pause" : "Play");
-  play.disabled = $("back").disabled = $("forward").disabled = count < 2 || document.body.dataset.state === "running";
+  $("transport").update(document.body.dataset.state === "running");
+}
+
+// "· 93.1%": the probability of the first panel's class in focus at iteration i.
+function describeIteration(i) {
+  const f = state.stages[0]?.frameAt(i);
+  return f ? ` · ${percent(f.probability)}` : "";
 }
 
 // The box threshold: a share of the map's peak, or (rule "mass") of its total mass.
@@ -293,11 +268,11 @@ async function rebox() {
     if (!stage.run?.results) continue;
     stage.boxOverride.clear();
     for (const result of stage.run.results) {
-      result.box = await state.engine.boxOf(result.map, 224, threshold, 4, result.boxRule);
+      result.box = await state.engine.boxOf(result.map, result.mapWidth, threshold, result.sigma, result.boxRule);
       result.threshold = threshold;
       const frames = stage.frames(result.class);
       for (const [i, frame] of frames.entries()) {
-        const box = i === frames.length - 1 ? result.box : frame.map && (await state.engine.boxOf(frame.map, FRAME_MAP_SIDE, threshold, 4, result.boxRule));
+        const box = i === frames.length - 1 ? result.box : frame.map && (await state.engine.boxOf(frame.map, frame.mapWidth, threshold, result.sigma, result.boxRule));
         stage.boxOverride.set(`${result.class}/${i}`, box);
       }
     }
@@ -410,31 +385,52 @@ function report() {
   };
 }
 
+// The overlay PNG of every panel side by side at the iteration shown, each drawn by the library
+// as `thinktwice localize` draws it (photo, heat map, legend, labelled boxes).
 async function downloadPng() {
-  const photo = state.stages[0].root.querySelector(".photo");
-  const shared = state.stages.length > 1;
+  const relative = sharedScale(animator.current);
   const parts = [];
-  let vmax;
-  if (shared) vmax = Math.max(...state.stages.map((s) => robustMax(s.mapAt(animator.current, true) ?? [])));
   for (const stage of state.stages) {
-    const frames = stage.frames();
-    const last = animator.current >= frames.length - 1;
-    const result = stage.run.results.find((r) => r.class === stage.run.focus);
-    // The last iteration at full resolution (the result's 224 × 224 map), others as drawn.
-    const map = last && result ? (shared ? asShares(result.map) : result.map) : stage.mapAt(animator.current, shared);
-    const top = shared && map ? vmax * ((FRAME_MAP_SIDE * FRAME_MAP_SIDE) / map.length) : undefined; // shares scale with 1 / pixels
-    const boxes = stage.boxesAt(animator.current, (c) => `${c.name} · ${stage.method}`);
-    parts.push(await createImageBitmap(await overlayPng(photo, map, top ?? (map ? robustMax(map) : 1), stage.opacity, boxes)));
+    const shown = stage.mapAt(animator.current);
+    if (!shown) continue;
+    const classes = stage.run.classes.map((c) => {
+      const result = stage.run.results.find((r) => r.class === c.index);
+      return { class: c.index, probability: result?.probability ?? 0, box: stage.boxesAt(animator.current, () => "").find((b) => b.colour === c.colour)?.box ?? null };
+    });
+    const request = { method: stage.method, classes, opacity: stage.opacity };
+    if (relative !== undefined) Object.assign(request, { top: topOf(shown, relative), legend: `${relative.toFixed(0)}x average` });
+    const { width, height, rgba } = await state.engine.overlay(shown.map, request);
+    parts.push(new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.byteLength), width, height));
   }
   const canvas = document.createElement("canvas");
   canvas.width = parts.reduce((w, p) => w + p.width, 0);
-  canvas.height = parts[0].height;
+  canvas.height = Math.max(...parts.map((p) => p.height));
   let x = 0;
-  for (const p of parts) { canvas.getContext("2d").drawImage(p, x, 0); x += p.width; }
+  for (const p of parts) { canvas.getContext("2d").putImageData(p, x, 0); x += p.width; }
   canvas.toBlob((blob) => save(blob, `${stem()}.${state.stages.map((s) => s.method).join("-vs-")}.png`), "image/png");
 }
 
 // ---- start --------------------------------------------------------------------------------
+
+// What the engine says once: the method menus and their descriptions (the library's method
+// table), the colours, the default opacity.
+function showConstants({ methods, constants }) {
+  usePalette(constants.palette);
+  drawLegend($("legend"));
+  $("opacity").value = String(constants.opacity);
+  $("imagine-canvas").width = $("imagine-canvas").height = constants.inputSize;
+  for (const m of methods) {
+    $("method").add(new Option(m.label, m.name));
+    if (!m.alias) $("compare").add(new Option(m.label, m.name));
+  }
+  $("method-list").replaceChildren(...methods.filter((m) => !m.alias).flatMap((m) => {
+    const term = document.createElement("dt");
+    term.textContent = m.label;
+    const about = document.createElement("dd");
+    about.textContent = m.about;
+    return [term, about];
+  }));
+}
 
 function wire() {
   $("file").addEventListener("change", (e) => takeFile(e.target.files[0]).finally(() => { e.target.value = ""; }));
@@ -456,11 +452,8 @@ function wire() {
     if (state.image) explain();
   });
   $("compare").addEventListener("change", () => state.image && explain());
-  $("play").addEventListener("click", () => animator.toggle());
-  $("back").addEventListener("click", () => animator.step(-1));
-  $("forward").addEventListener("click", () => animator.step(1));
-  $("iteration").addEventListener("input", (e) => animator.seek(Number(e.target.value)));
-  animator.addEventListener("change", updateTransport);
+  $("transport").attach(animator, describeIteration);
+  animator.addEventListener("change", updateImagine);
   $("opacity").addEventListener("input", (e) => {
     for (const s of state.stages) s.opacity = Number(e.target.value);
     drawAll(animator.current);
@@ -478,7 +471,6 @@ function wire() {
   $("imagine-start").addEventListener("click", imagine);
   $("imagine-stop").addEventListener("click", () => state.engine.abort());
   $("imagine-download").addEventListener("click", () => $("imagine-canvas").toBlob((b) => b && save(b, `${imagining.name.replace(/\W+/g, "-")}.visualize.png`), "image/png"));
-  drawLegend($("legend"));
 }
 
 async function main() {
@@ -510,10 +502,7 @@ async function main() {
   }
   $("download").hidden = true;
   showBadge();
-  for (const m of state.info.methods) {
-    $("method").add(new Option(METHOD_LABELS[m] ?? m, m));
-    if (m !== "feedback") $("compare").add(new Option(METHOD_LABELS[m] ?? m, m));
-  }
+  showConstants(state.info);
   classSearch($("class-search"), $("class-options"), state.info.classes, choose);
   window.thinktwice = { engine: state.engine, state, animator };
   document.body.dataset.ready = "true";

@@ -10,7 +10,9 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const spread = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs.length });
 
 /** Every figure for one backend, in milliseconds; `onProgress(text)` narrates. */
-export async function measure({ backend = "cpu", runs = 10, methods = ["feedback"], memoryMethod = "", onProgress = () => {} }) {
+// methods: names to time (default: the default method, the first one-forward-pass method and the
+// first feedback method of the engine's method table).
+export async function measure({ backend = "cpu", runs = 10, methods = null, memoryMethod = "", onProgress = () => {} }) {
   const sample = await (await fetch(new URL("../pkg/samples/chelsea.png", import.meta.url))).arrayBuffer();
   const t0 = performance.now();
   onProgress("loading the model…");
@@ -18,6 +20,9 @@ export async function measure({ backend = "cpu", runs = 10, methods = ["feedback
   try {
     const info = await engine.load();
     const loadMs = performance.now() - t0;
+    const first = (test) => info.methods.find((m) => !m.alias && test(m)).name;
+    methods ??= [info.constants.defaultMethod, first((m) => m.needs === "forward"), first((m) => m.feedback)];
+    const backwardMethod = first((m) => m.needs === "backward"); // one forward and one backward pass
     const forward = [];
     let top = 0;
     for (let i = 0; i <= runs; i++) {
@@ -40,10 +45,10 @@ export async function measure({ backend = "cpu", runs = 10, methods = ["feedback
     };
     const forwardBackward = [];
     const passes = Math.min(runs, 5);
-    await run("gradient");
+    await run(backwardMethod);
     for (let i = 0; i < passes; i++) {
       onProgress(`forward + backward ${i + 1}/${passes}`);
-      forwardBackward.push((await run("gradient")).totalMs);
+      forwardBackward.push((await run(backwardMethod)).totalMs);
     }
     const perMethod = {};
     for (const method of methods) {
@@ -72,7 +77,7 @@ if (out) {
   const request = {
     backend: q.get("backend") ?? "cpu",
     runs: Number(q.get("runs") ?? 10),
-    methods: (q.get("methods") ?? "feedback,cam,feedback-soft").split(",").filter(Boolean),
+    methods: q.get("methods")?.split(",").filter(Boolean),
     memoryMethod: q.get("memory") ?? "",
   };
   const status = document.getElementById("status");

@@ -2,7 +2,7 @@
 // worker; when the GPU is lost (the wasm instance traps), it restarts the worker on the CPU,
 // repeats the request, and says so with a "fallback" event. Events: progress, ready, frame,
 // fallback, stats ({memoryBytes} of the wasm instance after each result).
-import { Code, EngineError, Kind } from "./protocol.js";
+import { EngineError, Kind } from "./protocol.js";
 
 const HERE = new URL(".", import.meta.url);
 
@@ -35,7 +35,7 @@ export class EngineClient extends EventTarget {
     this.worker.onmessage = ({ data }) => this.#receive(data);
     this.worker.onerror = (event) => {
       event.preventDefault?.();
-      for (const [id] of this.pending) this.#receive({ kind: Kind.ERROR, id, code: Code.CRASHED, message: event.message ?? "the engine's worker failed" });
+      for (const [id] of this.pending) this.#receive({ kind: Kind.ERROR, id, code: this.codes?.crashed, message: event.message ?? "the engine's worker failed" });
     };
     this.backend = backend;
     this.loading = this.#send({ kind: Kind.LOAD, weights: this.options.weights, manifest: this.options.manifest, backend }).promise
@@ -85,11 +85,24 @@ export class EngineClient extends EventTarget {
     return promise;
   }
 
-  // The box of a side × side map over the last explained image at `threshold` of its peak
-  // (rule "peak") or of its mass (rule "mass"), in its pixels.
-  async boxOf(map, side, threshold, sigma = 4, rule = "peak") {
+  // The box of a side × side map over the last explained image, smoothed by `sigma`, at
+  // `threshold` of its peak or of its mass (`rule`, as a result gives them), in its pixels.
+  async boxOf(map, side, threshold, sigma, rule) {
     await this.loading;
     return this.#send({ kind: Kind.BOX, map, side, threshold, sigma, rule }).promise;
+  }
+
+  // The overlay of `map` over the last explained image, drawn by the library as `thinktwice
+  // localize` draws it: {width, height, rgba}. request: {method, classes: [{class, probability,
+  // box}] in their chosen order, top?, legend?, opacity?}.
+  async overlay(map, request) {
+    await this.loading;
+    return this.#send({ kind: Kind.OVERLAY, map, ...request }).promise;
+  }
+
+  // The engine's error codes (`ready.constants.codes`), once it is ready.
+  get codes() {
+    return this.ready?.constants.codes;
   }
 
   // Stops the explain with this id (default: the latest) between two iterations.
@@ -98,7 +111,7 @@ export class EngineClient extends EventTarget {
     if (!entry) return;
     this.pending.delete(id); // nothing of it reaches the page any more
     this.worker.postMessage({ kind: Kind.ABORT, id });
-    entry.reject(new EngineError(Code.CANCELLED, why));
+    entry.reject(new EngineError(this.codes?.cancelled, why));
   }
 
   // Posts `message` with a fresh id; returns the id and a promise of its result.
@@ -130,12 +143,12 @@ export class EngineClient extends EventTarget {
           this.dispatchEvent(new CustomEvent("stats", { detail: { memoryBytes: data.memoryBytes } }));
         }
         entry.resolve(data.kind === Kind.READY
-          ? { backend: data.backend, adapter: data.adapter, fallbackReason: data.fallbackReason, classes: data.classes, methods: data.methods, layers: data.layers }
+          ? { backend: data.backend, adapter: data.adapter, fallbackReason: data.fallbackReason, classes: data.classes, methods: data.methods, layers: data.layers, constants: data.constants }
           : data.value);
         return;
       case Kind.ERROR:
         this.pending.delete(data.id);
-        if ((data.code === Code.GPU_LOST || (data.code === Code.CRASHED && this.backend !== "cpu")) && entry.retryOnGpuLoss) {
+        if ((data.code === this.codes?.gpuLost || (data.code === this.codes?.crashed && this.backend !== "cpu")) && entry.retryOnGpuLoss) {
           this.#recover(entry, data.message);
         } else {
           entry.reject(new EngineError(data.code, data.message));
@@ -159,12 +172,12 @@ export class EngineClient extends EventTarget {
     } catch (error) {
       entry.reject(error);
     }
-    for (const other of others) other.reject(new EngineError(Code.GPU_LOST, reason));
+    for (const other of others) other.reject(new EngineError(this.codes?.gpuLost, reason));
   }
 
   terminate() {
     this.worker.terminate();
-    for (const entry of this.pending.values()) entry.reject(new EngineError(Code.CANCELLED, "engine terminated"));
+    for (const entry of this.pending.values()) entry.reject(new EngineError(this.codes?.cancelled, "engine terminated"));
     this.pending.clear();
   }
 }

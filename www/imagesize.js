@@ -14,7 +14,11 @@ export function imageSize(buffer) {
   if (b.length < 26) return null;
   if (be32(b, 0) === 0x89504e47 && ascii(b, 12, 4) === "IHDR") return { width: be32(b, 16), height: be32(b, 20), type: "PNG" };
   if (ascii(b, 0, 4) === "GIF8") return { width: le16(b, 6), height: le16(b, 8), type: "GIF" };
-  if (ascii(b, 0, 2) === "BM") return { width: Math.abs(le32(b, 18) | 0), height: Math.abs(le32(b, 22) | 0), type: "BMP" };
+  if (ascii(b, 0, 2) === "BM") {
+    // OS/2 bitmaps (a 12-byte core header) have 16-bit sides; the others 32-bit, negative when top-down.
+    if (le32(b, 14) === 12) return { width: le16(b, 18), height: le16(b, 20), type: "BMP" };
+    return { width: Math.abs(le32(b, 18) | 0), height: Math.abs(le32(b, 22) | 0), type: "BMP" };
+  }
   if (ascii(b, 0, 4) === "RIFF" && ascii(b, 8, 4) === "WEBP") return webp(b);
   if (b[0] === 0xff && b[1] === 0xd8) return jpeg(b);
   if (ascii(b, 4, 4) === "ftyp") return avif(b);
@@ -48,11 +52,16 @@ function jpeg(b) {
   return null;
 }
 
-// The first `ispe` (image spatial extent) property in the first 64 KiB.
+// The largest `ispe` (image spatial extent) property anywhere in the file: the primary item's,
+// its tiles', thumbnails' and alpha's all count, so no item is larger than what the check saw,
+// wherever the metadata sits (a large mdat may come first).
 function avif(b) {
-  const end = Math.min(b.length - 16, 65536);
-  for (let i = 8; i < end; i++) {
-    if (b[i] === 0x69 && ascii(b, i, 4) === "ispe") return { width: be32(b, i + 8), height: be32(b, i + 12), type: "AVIF" };
+  let best = null;
+  for (let i = 8; i <= b.length - 16; i++) {
+    if (b[i] === 0x69 && b[i + 1] === 0x73 && ascii(b, i, 4) === "ispe") {
+      const size = { width: be32(b, i + 8), height: be32(b, i + 12), type: "AVIF" };
+      if (!best || size.width * size.height > best.width * best.height) best = size;
+    }
   }
-  return null;
+  return best;
 }

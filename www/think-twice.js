@@ -1,14 +1,14 @@
 // <think-twice>: the explainer as one tag, for course pages and slides.
 //
 //   <script type="module" src="https://…/www/think-twice.js"></script>
-//   <think-twice src="cat.jpg" classes="tabby, tiger cat" method="feedback" autoplay></think-twice>
+//   <think-twice src="cat.jpg" classes="tabby, tiger cat" autoplay></think-twice>
 //
 // mode="imagine" shows instead the picture the network grows for the first class (class model
 // visualisation, as `thinktwice visualize`): <think-twice mode="imagine" classes="flamingo">.
 // Attributes: src (the photo, resolved against the page), classes (names, synonyms or indices,
-// comma-separated, or topK; default top1), method (default feedback), autoplay (replay the
-// iterations when done), backend ("cpu" forces the CPU for every widget of the page, as does the
-// page address's ?backend=cpu), opacity (0–1, default 0.6). It reflects its progress in `state` (loading, running, done, error) and
+// comma-separated, or topK; default top1), method (default: the engine's default, look twice then
+// closer), autoplay (replay the iterations when done), backend ("cpu" forces the CPU for every
+// widget of the page, as does the page address's ?backend=cpu), opacity (0–1; default the engine's). It reflects its progress in `state` (loading, running, done, error) and
 // fires `think-twice-done` with {method, classes: [{class, name, probability, box}]}, or
 // `think-twice-error` with {code, message} (the message is also shown in the widget).
 // The engine, its worker and the weights are the module's own (URLs resolved from this file, which
@@ -17,7 +17,10 @@
 import { Animator } from "./animator.js";
 import { EngineClient } from "./client.js";
 import { Stage } from "./elements/stage.js";
-import { COLOURS, drawPicture } from "./render/overlay.js";
+import "./elements/transport.js";
+import { explainInto } from "./explain.js";
+import { usePalette } from "./render/heatmap.js";
+import { drawPicture } from "./render/overlay.js";
 
 const STAGE_CSS = new URL("elements/stage.css", import.meta.url).href;
 const sheet = new CSSStyleSheet();
@@ -25,16 +28,8 @@ sheet.replaceSync(`
   :host { display: block; max-width: 40rem; font: 0.9rem/1.4 system-ui, sans-serif; color: #1d2230;
     border: 1px solid #d8dce6; border-radius: 0.75rem; padding: 0.7rem; background: #fff; }
   :host([hidden]) { display: none; }
-  .transport { display: flex; align-items: center; gap: 0.4rem; margin-top: 0.5rem; }
-  .transport input { flex: 1; }
-  .transport[hidden] { display: none; }
-  button { font: inherit; border: 1px solid #d8dce6; background: #fff; border-radius: 0.4rem; padding: 0.2rem 0.6rem; cursor: pointer; }
-  button:disabled { opacity: 0.45; cursor: default; }
-  :focus-visible { outline: 3px solid #e69f00; outline-offset: 2px; }
-  output { font-variant-numeric: tabular-nums; color: #5a6275; min-width: 5rem; }
   .status { margin: 0.4rem 0 0; color: #5a6275; }
   .status.error { color: #b00020; font-weight: 600; }
-  .label { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); }
 `);
 
 let engine = null; // one worker and one weight download for the whole page
@@ -51,18 +46,16 @@ export class ThinkTwice extends HTMLElement {
     root.innerHTML = `
       <link rel="stylesheet" href="${STAGE_CSS}">
       <div class="stage-root"></div>
-      <div class="transport" role="group" aria-label="Iterations">
-        <button class="play" type="button" aria-label="Play" disabled>▶</button>
-        <label class="label" for="iteration">Iteration</label>
-        <input id="iteration" type="range" min="0" max="0" value="0" disabled>
-        <output for="iteration">–</output>
-      </div>
+      <tt-transport></tt-transport>
       <p class="status" role="status">Loading…</p>`;
+    customElements.upgrade(root); // the transport works before this widget is in the document
     this.$ = (s) => root.querySelector(s);
-    this.animator = new Animator((i) => this.#draw(i));
-    this.animator.addEventListener("change", () => this.#transport());
-    this.$(".play").addEventListener("click", () => this.animator.toggle());
-    this.$("input").addEventListener("input", (e) => this.animator.seek(Number(e.target.value)));
+    this.animator = new Animator((i) => this.stage?.draw(i));
+    this.transport = this.$("tt-transport");
+    this.transport.attach(this.animator, (i) => {
+      const f = this.stage?.frameAt(i);
+      return f ? ` · ${(100 * f.probability).toFixed(1)}%` : "";
+    });
     this.generation = 0;
   }
 
@@ -87,50 +80,36 @@ export class ThinkTwice extends HTMLElement {
   }
 
   async #run(generation) {
-    const method = this.getAttribute("method") || "feedback";
     const spec = this.getAttribute("classes") || "top1";
     try {
       const client = sharedEngine(this.getAttribute("backend") ?? new URLSearchParams(location.search).get("backend"));
       if (this.getAttribute("mode") === "imagine") return await this.#imagine(generation, client, spec);
-      this.$(".transport").hidden = false;
+      this.transport.hidden = false;
       const src = this.getAttribute("src");
       if (!src) throw new Error("no src attribute: which photo?");
       const info = await client.load();
+      usePalette(info.constants.palette);
+      const method = this.getAttribute("method") || info.constants.defaultMethod;
       const response = await fetch(new URL(src, document.baseURI));
       if (!response.ok) throw new Error(`cannot fetch ${src}: ${response.status} ${response.statusText}`);
       const bytes = await response.arrayBuffer();
       const classified = await client.classify(bytes, 5);
-      const stage = (this.stage ??= new Stage(this.$(".stage-root"), info.layers));
-      stage.opacity = Number(this.getAttribute("opacity") ?? 0.6);
+      const stage = (this.stage ??= new Stage(this.$(".stage-root"), info));
+      stage.opacity = Number(this.getAttribute("opacity") ?? info.constants.opacity);
       const url = URL.createObjectURL(new Blob([bytes]));
       stage.setPhoto(url, classified.width, classified.height, `${src}, explained by ${method}`);
       this.setAttribute("state", "running");
       this.#status(`Looking twice (${method})…`);
       this.animator.reset();
-      let started = false;
-      const results = await client.explain({ classes: spec, method, mapSize: 112 }, (frame) => {
-        if (!started) {
-          started = true;
-          const classes = [];
-          stage.start(method, classes);
-        }
-        if (!stage.run.frames.has(frame.class)) {
-          stage.run.classes.push({ index: frame.class, name: info.classes[frame.class].split(", ")[0], colour: COLOURS[stage.run.classes.length % COLOURS.length] });
-          stage.run.frames.set(frame.class, []);
-        }
-        stage.add(frame);
-        stage.run.focus = frame.class;
-        this.animator.added(stage.frames(frame.class).length);
-      });
+      this.transport.update(true);
+      const results = await explainInto(client, stage, this.animator, { classes: spec, method });
       if (generation !== this.generation) return;
-      stage.finish(results);
-      stage.run.focus = results[0].class;
       this.animator.count = stage.count;
       this.animator.finished();
       const text = results.map((r) => `${r.name}: ${r.box ? `box ${Math.round(r.box.x0)},${Math.round(r.box.y0)} – ${Math.round(r.box.x1)},${Math.round(r.box.y1)} px` : "no box"}`).join("; ");
       this.#status(`${method} · ${text}`);
       this.setAttribute("state", "done");
-      this.#transport();
+      this.transport.update(false);
       this.dispatchEvent(new CustomEvent("think-twice-done", {
         bubbles: true, composed: true,
         detail: { method, classes: results.map((r) => ({ class: r.class, name: r.name, probability: r.probability, box: r.box })) },
@@ -149,14 +128,14 @@ export class ThinkTwice extends HTMLElement {
 
   // mode="imagine": the picture the network grows for the class, from grey, step by step.
   async #imagine(generation, client, spec) {
-    await client.load();
-    this.$(".transport").hidden = true;
+    const { constants } = await client.load();
+    this.transport.hidden = true;
     const root = this.$(".stage-root");
     let canvas = root.querySelector("canvas.imagine");
     if (!canvas) {
       root.replaceChildren();
       this.stage = null; // a later explain builds its panel anew
-      canvas = Object.assign(document.createElement("canvas"), { width: 224, height: 224, className: "imagine" });
+      canvas = Object.assign(document.createElement("canvas"), { width: constants.inputSize, height: constants.inputSize, className: "imagine" });
       canvas.setAttribute("role", "img");
       canvas.style.cssText = "display: block; width: min(100%, 22rem); aspect-ratio: 1; margin: 0 auto; background: #7f7f7f; border-radius: 0.4rem;";
       root.append(canvas);
@@ -176,23 +155,6 @@ export class ThinkTwice extends HTMLElement {
     this.dispatchEvent(new CustomEvent("think-twice-done", {
       bubbles: true, composed: true, detail: { mode: "imagine", class: grown.class, name: grown.name, probability: grown.probability },
     }));
-  }
-
-  #draw(i) {
-    this.stage?.draw(i);
-    this.#transport();
-  }
-
-  #transport() {
-    const count = this.animator.count;
-    const slider = this.$("input");
-    slider.max = String(Math.max(0, count - 1));
-    slider.value = String(this.animator.current);
-    const idle = this.getAttribute("state") !== "running";
-    slider.disabled = this.$(".play").disabled = count < 2 || !idle;
-    this.$("output").textContent = count ? `${this.animator.current} of ${count - 1}` : "–";
-    this.$(".play").textContent = this.animator.playing ? "❚❚" : "▶";
-    this.$(".play").setAttribute("aria-label", this.animator.playing ? "Pause" : "Play");
   }
 }
 

@@ -9,7 +9,7 @@ use thinktwice::Frame;
 use thinktwice::geometry::{Framing, INPUT_SIZE};
 use thinktwice::localize::grabcut::GrabCutOptions;
 use thinktwice::model::labels;
-use thinktwice::overlay::{self, Label};
+use thinktwice::overlay::{self, Heat, Label};
 use thinktwice::saliency::Method;
 use thinktwice::{ExplainOptions, Session};
 use web_time::Instant;
@@ -38,7 +38,7 @@ pub struct Args {
     #[arg(long)]
     crop: bool,
     /// Heat map opacity in the overlay, 0–1.
-    #[arg(long, default_value_t = 0.6)]
+    #[arg(long, default_value_t = overlay::DEFAULT_OPACITY)]
     opacity: f32,
     /// Output folder.
     #[arg(long, default_value = "thinktwice-out")]
@@ -105,11 +105,13 @@ fn localize_one(session: &Session, path: &Path, job: &Job) -> Result<Vec<PathBuf
     let stem = path.file_stem().map_or("image".into(), |s| s.to_string_lossy().into_owned());
     let method = job.options.method.name();
     let mut written = Vec::new();
-    for r in &results {
-        let text = format!("{} ({}) {:.1}% {method}", r.name, r.class, 100.0 * r.probability);
-        let labels: Vec<Label> = r.bbox.iter().map(|b| Label { bbox: *b, text: text.clone() }).collect();
+    for (i, r) in results.iter().enumerate() {
+        // Each class in its colour on the page: the i-th chosen class's.
+        let text = overlay::label_text(r.name, r.class, r.probability, method);
+        let labels: Vec<Label> = r.bbox.iter().map(|b| Label { bbox: *b, text: text.clone(), colour: overlay::CLASS_COLOURS[i % overlay::CLASS_COLOURS.len()] }).collect();
+        let heat = Heat { map: &r.map, top: r.map.colour_top() };
         let file = job.out.join(format!("{stem}.{}.{method}.png", r.class));
-        output::write_png(&file, &overlay::render(image.original(), &r.map, image.region(), &labels, job.opacity))?;
+        output::write_png(&file, &overlay::render(image.original(), Some(heat), image.region(), &labels, job.opacity, overlay::OWN_SCALE))?;
         written.push(file);
         let file = job.out.join(format!("{stem}.{}.{method}.map.png", r.class));
         output::write_map_png(&file, &r.map, image.region())?;

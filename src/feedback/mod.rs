@@ -16,7 +16,8 @@ use burn::tensor::Tensor;
 use web_time::Instant;
 
 use crate::error::{Error, Result};
-use crate::model::{self, EfficientNetLite0, Gates, NUM_GATED, Target, read_back};
+use crate::model::{self, EfficientNetLite0, Gates, NUM_GATED, Target};
+use crate::tensors::read_back;
 
 /// Options of every variant (defaults tuned on the dev set, see docs/RESULTS.md).
 #[derive(Debug, Clone, PartialEq)]

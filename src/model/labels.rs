@@ -47,7 +47,7 @@ pub fn parse_class(query: &str) -> Result<usize> {
 pub fn parse_class_list(spec: &str, probabilities: &[f32]) -> Result<Vec<usize>> {
     let s = spec.trim().to_lowercase();
     if let Some(k) = s.strip_prefix("top").and_then(|k| k.parse::<usize>().ok()) {
-        return Ok(super::top_k(probabilities, k.clamp(1, NUM_CLASSES)).into_iter().map(|(c, _)| c).collect());
+        return Ok(crate::tensors::top_k(probabilities, k.clamp(1, NUM_CLASSES)).into_iter().map(|(c, _)| c).collect());
     }
     let mut classes = Vec::new();
     for part in spec.split(',').filter(|p| !p.trim().is_empty()) {

@@ -1,7 +1,7 @@
 //! Saliency maps: one 2-D map per (image, class) at input resolution, from the baselines
 //! (gradient, deconvnet, guided backprop, CAM, Grad-CAM) or from feedback gates.
 
-mod methods;
+pub mod methods;
 
 use std::cell::OnceCell;
 
@@ -13,7 +13,8 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use crate::error::{Error, Result};
 use crate::feedback::{self, FeedbackOptions, FeedbackRun, Flow, TraceRecord, Tracer, rules};
 use crate::map::Map;
-use crate::model::{EfficientNetLite0, Gates, NUM_GATED, check_class, read_back};
+use crate::model::{EfficientNetLite0, Gates, NUM_GATED, check_class};
+use crate::tensors::read_back;
 pub use methods::{METHODS, Method, MethodInfo, Needs, Readout};
 
 /// Options of [`saliency`].

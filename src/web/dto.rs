@@ -6,11 +6,128 @@ use serde::{Deserialize, Serialize};
 use crate::closer::Look;
 use crate::feedback::TraceRecord;
 use crate::geometry::{BBox, Framing};
+use crate::map::Map;
 use crate::localize::BoxRule;
 use crate::localize::grabcut::GrabCutOptions;
 use crate::saliency::Method;
 use crate::session::{ExplainOptions, Explanation, Frame, Prediction};
 use crate::web::WebError;
+
+/// Side of the map each frame carries unless the request asks otherwise: enough to draw, a quarter
+/// of the 224 × 224 result's pixels to send 25 times a second.
+pub const FRAME_MAP_SIDE: usize = 112;
+
+/// What the page and the widget would otherwise write a second time: sizes, defaults, limits, the
+/// error codes and the colours. The engine sends it in `ready`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Constants {
+    /// The network's input side in pixels (results' maps have this side).
+    pub input_size: usize,
+    /// The side of the map each frame carries by default.
+    pub frame_map_side: usize,
+    /// Gaussian σ (input pixels) the boxes smooth the map with.
+    pub sigma: f64,
+    /// The heat map's default opacity.
+    pub opacity: f64,
+    /// Largest image accepted, in pixels: a header claiming more is refused before decoding.
+    pub max_pixels: u64,
+    /// The error codes, by the names the JavaScript uses (`badImage` → `bad-image`, …).
+    pub codes: std::collections::BTreeMap<&'static str, &'static str>,
+    /// The heat colours: 256 × RGBA, as [`crate::overlay::palette`].
+    pub palette: Vec<u8>,
+    /// Class colours in the order classes are chosen, as CSS hex colours.
+    pub class_colours: Vec<String>,
+    /// The legend's top end for a map on its own scale.
+    pub own_scale: &'static str,
+    /// The default method's name.
+    pub default_method: &'static str,
+}
+
+impl Constants {
+    /// The engine's constants.
+    pub fn new() -> Self {
+        let codes = crate::error::CODES.iter().map(|&(name, code)| (name, code)).collect();
+        Self {
+            input_size: crate::geometry::INPUT_SIZE,
+            frame_map_side: FRAME_MAP_SIDE,
+            sigma: decimal(crate::localize::BoxOptions::default().sigma),
+            opacity: decimal(crate::overlay::DEFAULT_OPACITY),
+            max_pixels: crate::imaging::MAX_PIXELS,
+            codes,
+            palette: crate::overlay::palette().into_iter().flatten().collect(),
+            class_colours: crate::overlay::CLASS_COLOURS.iter().map(|[r, g, b]| format!("#{r:02X}{g:02X}{b:02X}")).collect(),
+            own_scale: crate::overlay::OWN_SCALE,
+            default_method: crate::saliency::methods::DEFAULT_NAME,
+        }
+    }
+}
+
+impl Default for Constants {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An `f32` as the decimal it was written as (0.6, not 0.6000000238418579), for JavaScript.
+fn decimal(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(x as f64)
+}
+
+/// A method as the page's menus show it: one row of the method table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MethodRow {
+    /// The name requests use.
+    pub name: &'static str,
+    /// The menu label.
+    pub label: &'static str,
+    /// What it does, in a sentence.
+    pub about: &'static str,
+    /// Whether it runs feedback (iterates) or looks once.
+    pub feedback: bool,
+    /// What it computes per map: `forward`, `backward` or `feedback`.
+    pub needs: crate::saliency::Needs,
+    /// Whether this row is the default, `feedback`, standing for another row.
+    pub alias: bool,
+    /// The box rule and threshold it boxes by.
+    pub box_rule: BoxRule,
+    /// The threshold of that rule.
+    pub threshold: f64,
+}
+
+impl MethodRow {
+    /// The default (`feedback`, labelled as the method it stands for), then every row of the table.
+    pub fn all() -> Vec<MethodRow> {
+        let row = |m: &crate::saliency::MethodInfo, alias: bool| MethodRow {
+            name: if alias { crate::saliency::methods::DEFAULT_NAME } else { m.name },
+            label: m.label,
+            about: m.about,
+            feedback: m.method.is_feedback(),
+            needs: m.needs,
+            alias,
+            box_rule: m.boxes.rule,
+            threshold: decimal(m.boxes.threshold),
+        };
+        std::iter::once(row(Method::FEEDBACK.info(), true)).chain(crate::saliency::METHODS.iter().map(|m| row(m, false))).collect()
+    }
+}
+
+/// The colour scale of a map drawn on the page: its own top, and its mass for a shared scale.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scale {
+    /// [`Map::colour_top`]: the value drawn brightest on the map's own scale.
+    pub top: f32,
+    /// [`Map::mass`]: side by side, maps are drawn in shares of it.
+    pub mass: f32,
+}
+
+impl From<&Map> for Scale {
+    fn from(map: &Map) -> Self {
+        Self { top: map.colour_top(), mass: map.mass() }
+    }
+}
 
 /// A prepared image: its original size and how it was framed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,7 +172,7 @@ pub struct ExplainRequest {
     pub classes: Vec<usize>,
     /// Method name as on the command line (`feedback`, `cam`, `gradient`, …); default `feedback`.
     pub method: Option<String>,
-    /// Side of the square map in each frame (default 224; 0: frames without maps).
+    /// Side of the square map in each frame (default [`FRAME_MAP_SIDE`]; 0: frames without maps).
     pub map_size: Option<usize>,
     /// Box threshold as a fraction of the map maximum (default: the method's tuned one).
     pub threshold: Option<f32>,
@@ -79,7 +196,7 @@ impl ExplainRequest {
             options.saliency.feedback.twice_iterations = n.clamp(1, 100);
         }
         options.refine = self.refine.then(GrabCutOptions::default);
-        let side = self.map_size.unwrap_or(crate::geometry::INPUT_SIZE).min(1024);
+        let side = self.map_size.unwrap_or(FRAME_MAP_SIDE).min(1024);
         options.frame_map_size = (side > 0).then_some((side, side));
         Ok(options)
     }
@@ -96,12 +213,14 @@ pub struct FrameInfo<'a> {
     pub map_width: usize,
     /// Map height.
     pub map_height: usize,
+    /// The map's colour scale (none without a map).
+    pub scale: Option<Scale>,
 }
 
 impl<'a> From<&'a Frame> for FrameInfo<'a> {
     fn from(frame: &'a Frame) -> Self {
         let (map_width, map_height) = frame.map.as_ref().map_or((0, 0), |m| (m.width, m.height));
-        Self { frame, map_width, map_height }
+        Self { frame, map_width, map_height, scale: frame.map.as_ref().map(Scale::from) }
     }
 }
 
@@ -130,6 +249,10 @@ pub struct ExplanationInfo {
     pub threshold: f32,
     /// What the threshold is a fraction of: `peak` (the smoothed maximum) or `mass` (the map's total).
     pub box_rule: BoxRule,
+    /// The Gaussian σ the map was smoothed with before boxing, in input pixels.
+    pub sigma: f32,
+    /// The map's colour scale.
+    pub scale: Scale,
     /// The feedback trace.
     pub trace: Vec<TraceStep>,
     /// Where each look looked (the whole photo, then each closer look) and its box.
@@ -180,6 +303,8 @@ impl From<&Explanation> for ExplanationInfo {
             map_height: e.map.height,
             threshold: 0.0,
             box_rule: BoxRule::Peak,
+            sigma: 0.0,
+            scale: Scale::from(&e.map),
             trace: e.trace.iter().map(TraceStep::from).collect(),
             looks: e.looks.clone(),
         }
@@ -223,4 +348,33 @@ pub fn parse_framing(name: &str) -> Result<Framing, WebError> {
         "crop" | "center-crop" => Ok(Framing::CenterCrop),
         other => Err(WebError::new("bad-input", format!("unknown framing {other:?} (expected whole or center-crop)"))),
     }
+}
+
+/// The overlay the page downloads: what to draw over the prepared image (its map travels beside it).
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OverlayRequest {
+    /// The method's name, for the labels.
+    pub method: String,
+    /// The value drawn brightest (default: the map's own [`Map::colour_top`]).
+    pub top: Option<f32>,
+    /// The legend's top end (default: the own scale's).
+    pub legend: Option<String>,
+    /// The heat map's opacity (default [`crate::overlay::DEFAULT_OPACITY`]).
+    pub opacity: Option<f32>,
+    /// The classes, in the order they were chosen (which gives their colours), with their boxes.
+    pub classes: Vec<OverlayClass>,
+}
+
+/// A class in an overlay.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OverlayClass {
+    /// Class index.
+    pub class: usize,
+    /// Its probability, for the label.
+    pub probability: f32,
+    /// Its box in the prepared image's pixels, if any.
+    #[serde(rename = "box")]
+    pub bbox: Option<BBox>,
 }

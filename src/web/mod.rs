@@ -13,10 +13,11 @@ use crate::feedback::Flow;
 use crate::map::Map;
 use crate::localize::{BoxOptions, BoxRule};
 use crate::model::labels;
+use crate::overlay::{self, Heat, Label};
 use crate::saliency::Method;
 use crate::session::{Prepared, Session};
 use crate::visualize::VisualizeOptions;
-pub use dto::{Classification, ExplainRequest, ExplanationInfo, FrameInfo, ImageInfo, LayerInfo, TraceStep, VisualizationInfo, VisualizeStepInfo};
+pub use dto::{Classification, Constants, ExplainRequest, MethodRow, OverlayRequest, ExplanationInfo, FrameInfo, ImageInfo, LayerInfo, TraceStep, VisualizationInfo, VisualizeStepInfo};
 pub use error::WebError;
 
 /// Installs the panic hook so that a Rust panic shows in the console with its message.
@@ -38,10 +39,23 @@ pub fn class_synonyms() -> Vec<String> {
     (0..crate::model::NUM_CLASSES).map(|i| labels::class_synonyms(i).join(", ")).collect()
 }
 
-/// The method names `explain` takes, default (`feedback`) first.
-#[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = methodNames))]
-pub fn method_names() -> Vec<String> {
-    std::iter::once("feedback").chain(Method::ALL.iter().map(|m| m.name())).map(String::from).collect()
+/// The methods `explain` takes, the default (`feedback`) first: the method table's rows.
+pub fn method_rows() -> Vec<dto::MethodRow> {
+    dto::MethodRow::all()
+}
+
+/// `methodRows()` → `[{name, label, about, feedback, alias, boxRule, threshold}]`.
+#[cfg(target_family = "wasm")]
+#[wasm_bindgen(js_name = methodRows)]
+pub fn method_rows_js() -> Result<JsValue, JsValue> {
+    to_js(&method_rows())
+}
+
+/// `engineConstants()` → sizes, defaults, limits, error codes and colours ([`dto::Constants`]).
+#[cfg(target_family = "wasm")]
+#[wasm_bindgen(js_name = engineConstants)]
+pub fn constants_js() -> Result<JsValue, JsValue> {
+    to_js(&dto::Constants::new())
 }
 
 /// The 33 gated layers, input to output: `{name, channels, height, width}` (`stem`, `b1.expand`, …, `head`).
@@ -142,8 +156,31 @@ impl Engine {
                 if on_frame(FrameInfo::from(frame), frame.map.as_ref()) { Flow::Continue(()) } else { Flow::Break(()) }
             })
             .await?;
-        let (threshold, box_rule) = (options.boxes.threshold, options.boxes.rule);
-        Ok(explanations.into_iter().map(|e| (ExplanationInfo { threshold, box_rule, ..ExplanationInfo::from(&e) }, e.map)).collect())
+        let (threshold, box_rule, sigma) = (options.boxes.threshold, options.boxes.rule, options.boxes.sigma);
+        Ok(explanations.into_iter().map(|e| (ExplanationInfo { threshold, box_rule, sigma, ..ExplanationInfo::from(&e) }, e.map)).collect())
+    }
+
+    /// The overlay of a `side × side` map over the prepared image, as `thinktwice localize` draws
+    /// it (the same code): `(width, height, RGBA bytes)` at the prepared image's size.
+    pub fn overlay_rgba(&self, map: &[f32], request: &OverlayRequest) -> Result<(u32, u32, Vec<u8>), WebError> {
+        let image = self.image()?;
+        let side = (map.len() as f64).sqrt().round() as usize;
+        let map = Map::new(map.to_vec(), side, side)?;
+        let method: Method = request.method.parse()?;
+        let labels: Vec<Label> = request
+            .classes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let colour = overlay::CLASS_COLOURS[i % overlay::CLASS_COLOURS.len()];
+                c.bbox.map(|bbox| Label { bbox, text: overlay::label_text(labels::class_name(c.class), c.class, c.probability, method.name()), colour })
+            })
+            .collect();
+        let heat = Heat { map: &map, top: request.top.unwrap_or_else(|| map.colour_top()) };
+        let legend = request.legend.as_deref().unwrap_or(overlay::OWN_SCALE);
+        let opacity = request.opacity.unwrap_or(overlay::DEFAULT_OPACITY).clamp(0.0, 1.0);
+        let picture = overlay::render(image.original(), Some(heat), image.region(), &labels, opacity, legend);
+        Ok((picture.width(), picture.height(), rgba_of(&picture)))
     }
 
     /// Grows the image of the first class of `spec` (class model visualisation, the same code as
@@ -240,6 +277,18 @@ impl Engine {
     #[wasm_bindgen(js_name = boxOf)]
     pub fn box_of(&self, map: &[f32], side: usize, threshold: f32, sigma: f32, rule: String) -> Result<JsValue, JsValue> {
         to_js(&self.box_for(map, side, threshold, sigma, &rule)?)
+    }
+
+    /// `overlay(map, {method, classes: [{class, probability, box}], top?, legend?, opacity?})` →
+    /// `{width, height, rgba}`: the downloadable overlay, drawn as `thinktwice localize` draws it.
+    pub fn overlay(&self, map: &[f32], request: JsValue) -> Result<JsValue, JsValue> {
+        let request: OverlayRequest =
+            serde_wasm_bindgen::from_value(request).map_err(|e| WebError::new("bad-input", format!("overlay request: {e}")))?;
+        let (width, height, rgba) = self.overlay_rgba(map, &request)?;
+        let object = js_sys::Object::new();
+        js_sys::Reflect::set(&object, &"width".into(), &width.into())?;
+        js_sys::Reflect::set(&object, &"height".into(), &height.into())?;
+        with_bytes(object.into(), "rgba", Some(&rgba))
     }
 
     /// `{top: [{index, name, probability}], probabilities: Float32Array, elapsedMs}`.

@@ -61,7 +61,31 @@ async function download(page, name) {
   return readFileSync(await file.path());
 }
 
-test("page on the CPU: sample, search, feedback frames, JSON as the CLI, side by side, bad and dropped files", { timeout: 1_500_000 }, async () => {
+// Two PNGs decoded by the browser (no colour management), compared pixel by pixel: the share of
+// pixels whose channels differ by more than 8 levels, and the mean largest channel difference.
+async function comparePngs(page, a, b) {
+  return page.evaluate(async ([a, b]) => {
+    const pixels = async (bytes) => {
+      const bitmap = await createImageBitmap(new Blob([new Uint8Array(bytes)], { type: "image/png" }), { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+      const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+      const context = canvas.getContext("2d");
+      context.drawImage(bitmap, 0, 0);
+      return { width: bitmap.width, height: bitmap.height, data: context.getImageData(0, 0, bitmap.width, bitmap.height).data };
+    };
+    const [p, q] = await Promise.all([pixels(a), pixels(b)]);
+    if (p.width !== q.width || p.height !== q.height) return { sizes: [[p.width, p.height], [q.width, q.height]] };
+    let far = 0, sum = 0;
+    for (let i = 0; i < p.data.length; i += 4) {
+      const d = Math.max(Math.abs(p.data[i] - q.data[i]), Math.abs(p.data[i + 1] - q.data[i + 1]), Math.abs(p.data[i + 2] - q.data[i + 2]));
+      sum += d;
+      if (d > 8) far++;
+    }
+    const n = p.width * p.height;
+    return { sizes: [[p.width, p.height]], far: far / n, mean: sum / n };
+  }, [[...a], [...b]]);
+}
+
+test("page on the CPU: the sample explained at once, classified as the CLI does", { timeout: 900_000 }, async () => {
   const { page, requests, errors } = await open("index.html?backend=cpu");
   await settled(page);
   assert.equal(await page.evaluate(() => document.body.dataset.state), "done");
@@ -69,8 +93,22 @@ test("page on the CPU: sample, search, feedback frames, JSON as the CLI, side by
   assert.deepEqual(await topClasses(page), cliTop5(), "the sample's top-5 as `thinktwice classify` gives it");
   const results = page.getByRole("region", { name: "Results" });
   assert.match(await results.textContent(), /box x \d+–\d+, y \d+–\d+ px/);
+  // The menus and the method list are the library's method table, the default first.
+  const options = await page.getByRole("combobox", { name: "Method" }).locator("option").allTextContents();
+  const listed = await page.locator("#method-list dt").allTextContents();
+  assert.deepEqual(options.slice(1), listed, "the menu and the method list show the same rows");
+  assert.equal(listed.length, 11, "every row of `thinktwice methods`");
+  assert.match(options[0], /then closer/, "the default first, labelled as the method it stands for");
+  assert.equal(await page.locator("#opacity").inputValue(), String(await page.evaluate(() => window.thinktwice.state.info.constants.opacity)));
   await page.screenshot({ path: join(SHOTS, "page-cpu-sample.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  onlyOwnOrigin(requests);
+  await page.close();
+});
 
+test("page on the CPU: a class found by search, feedback frames, JSON and PNG as the CLI writes them", { timeout: 1_200_000 }, async () => {
+  const { page, requests, errors } = await open("index.html?backend=cpu");
+  await settled(page);
   // A class through the search box (keyboard only), the other class removed, feedback with frames.
   await page.getByRole("button", { name: /^Remove / }).click();
   const search = page.getByRole("combobox", { name: "Class" });
@@ -86,10 +124,15 @@ test("page on the CPU: sample, search, feedback frames, JSON as the CLI, side by
   });
   await page.getByRole("button", { name: "Explain" }).click();
   await settled(page);
-  const frames = await page.evaluate(() => window.thinktwice.state.stages[0].frames().map((f) => ({ i: f.iteration, p: f.probability, map: f.map?.length })));
+  const frames = await page.evaluate(() => window.thinktwice.state.stages[0].frames().map((f) => ({ i: f.iteration, p: f.probability, map: f.map?.length, scale: f.scale })));
   assert.ok(frames.length >= 3, `${frames.length} iterations`);
   assert.ok(await page.evaluate(() => window.drawnWhileRunning) >= 3, "frames are drawn as they arrive");
-  frames.forEach((f, i) => { assert.equal(f.i, i); assert.equal(f.map, 112 * 112); });
+  const side = await page.evaluate(() => window.thinktwice.state.info.constants.frameMapSide);
+  frames.forEach((f, i) => {
+    assert.equal(f.i, i);
+    assert.equal(f.map, side * side);
+    assert.ok(f.scale.top > 0 && f.scale.mass >= f.scale.top, `frame ${i}'s colour scale ${JSON.stringify(f.scale)}`);
+  });
   const slider = page.getByRole("slider", { name: "Iteration" });
   assert.equal(await slider.getAttribute("max"), String(frames.length - 1));
   await page.getByRole("button", { name: "Step back" }).click();
@@ -110,29 +153,50 @@ test("page on the CPU: sample, search, feedback frames, JSON as the CLI, side by
   const overlap = iou(json.classes[0].box, expected.classes[0].box);
   assert.ok(overlap >= 0.9, `page box ${JSON.stringify(json.classes[0].box)} vs CLI ${JSON.stringify(expected.classes[0].box)}: IoU ${overlap}`);
   assert.equal(json.classes[0].trace.length, frames.length);
+  // The overlay PNG is the CLI's: the same code draws both (photo, heat, legend, labelled box).
   const png = await download(page, "Download PNG");
   writeFileSync(join(SHOTS, "page-download.png"), png);
-  assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [451, 300], "the overlay PNG has the photo's size");
+  const cliPng = readFileSync(join(out, "chelsea.281.feedback-soft.png"));
+  const same = await comparePngs(page, png, cliPng);
+  assert.deepEqual(same.sizes, [[451, 300]], "the overlay PNG has the photo's size, as the CLI's");
+  assert.ok(same.far < 0.01 && same.mean < 0.5, `page PNG vs CLI PNG: ${(100 * same.far).toFixed(2)}% of pixels differ by more than 8 levels, mean ${same.mean.toFixed(3)}`);
+  // …and it shows something: the heat and the box differ from the bare photo.
+  const bare = await comparePngs(page, png, sample("chelsea.png"));
+  assert.ok(bare.far > 0.3, `the overlay differs from the photo on ${(100 * bare.far).toFixed(1)}% of pixels`);
+  assert.deepEqual(errors, []);
+  onlyOwnOrigin(requests);
+  await page.close();
+});
 
+test("page on the CPU: threshold, side by side, two classes, a bad file and a dropped one", { timeout: 1_200_000 }, async () => {
+  const { page, requests, errors } = await open("index.html?backend=cpu");
+  await settled(page);
+  const results = page.getByRole("region", { name: "Results" });
   // The box threshold redraws the box without running again.
-  const before = json.classes[0].box;
-  await page.getByRole("slider", { name: "Box threshold" }).fill("0.7");
+  const before = await page.evaluate(() => window.thinktwice.state.stages[0].run.results[0].box);
+  const explained = await page.evaluate(() => window.thinktwice.state.runId);
+  await page.getByRole("slider", { name: "Box threshold" }).fill("0.95");
   await page.waitForFunction((b) => {
     const r = window.thinktwice.state.stages[0].run.results[0].box;
-    return r && (r.x1 - r.x0) * (r.y1 - r.y0) < (b.x1 - b.x0) * (b.y1 - b.y0);
+    return r && (r.x1 - r.x0) * (r.y1 - r.y0) !== (b.x1 - b.x0) * (b.y1 - b.y0);
   }, before);
+  assert.equal(await page.evaluate(() => window.thinktwice.state.runId), explained, "no new run");
 
   // Side by side with CAM, on one colour scale.
-  await page.getByRole("combobox", { name: "Compare with" }).selectOption("cam");
+  await page.getByRole("combobox", { name: "Compare with" }).selectOption({ label: "CAM" });
   await settled(page);
   assert.equal(await page.locator(".stage").count(), 2);
   assert.match(await page.locator(".legend").textContent(), /× the average pixel/);
   assert.equal((await results.locator("p").allTextContents()).length, 2);
   await page.screenshot({ path: join(SHOTS, "page-cpu-compare.png"), fullPage: true });
+  const pair = await download(page, "Download PNG");
+  writeFileSync(join(SHOTS, "page-download-compare.png"), pair);
+  assert.deepEqual([pair.readUInt32BE(16), pair.readUInt32BE(20)], [2 * 451, 300], "both panels side by side");
   await page.getByRole("combobox", { name: "Compare with" }).selectOption("");
   await settled(page);
 
   // Two classes at once, each with its own colour and box.
+  const search = page.getByRole("combobox", { name: "Class" });
   await search.fill("Egyptian");
   await page.getByRole("option", { name: /^Egyptian cat/ }).waitFor();
   await search.press("ArrowDown");
@@ -145,6 +209,8 @@ test("page on the CPU: sample, search, feedback frames, JSON as the CLI, side by
   assert.match(lines[1], /Egyptian cat \(285\)/);
   const boxes = await page.locator(".stage .boxes rect").count();
   assert.equal(boxes, 4, "two boxes, each with its dark outline");
+  const colours = await page.evaluate(() => window.thinktwice.state.stages[0].run.classes.map((c) => c.colour));
+  assert.equal(new Set(colours).size, 2, `each class its colour: ${colours}`);
   await page.screenshot({ path: join(SHOTS, "page-cpu-two-classes.png"), fullPage: true });
 
   // A bad file: a message, and the next photo works.

@@ -2,16 +2,18 @@
 // over it, the gates closed per layer and the score curve, for one method's run over one or more classes. It keeps the run's frames and
 // draws any iteration of it; the page and the <think-twice> widget both use it.
 import { drawGateChart, drawCurve } from "../render/charts.js";
-import { asShares, drawHeat, robustMax } from "../render/heatmap.js";
+import { drawHeat, topOf } from "../render/heatmap.js";
 import { drawBoxes } from "../render/overlay.js";
 
 const html = (strings, ...values) => String.raw({ raw: strings }, ...values);
 
 export class Stage {
-  // root: an element to fill; layers: the 33 gated layers (names for the bars).
-  constructor(root, layers) {
+  // root: an element to fill; info: the engine's `ready` (the gated layers for the chart, the
+  // class names, the class colours and the default opacity).
+  constructor(root, info) {
     this.root = root;
-    this.layers = layers;
+    this.info = info;
+    this.layers = info.layers;
     root.classList.add("stage");
     root.innerHTML = html`
       <div class="caption"></div>
@@ -28,7 +30,7 @@ export class Stage {
       </div>`;
     this.$ = (s) => root.querySelector(s);
     this.run = null;
-    this.opacity = 0.6;
+    this.opacity = info.constants.opacity;
     this.boxOverride = new Map(); // "class/iteration" → box at a user threshold
   }
 
@@ -51,9 +53,9 @@ export class Stage {
     this.$(".curve").replaceChildren();
   }
 
-  // A new run: method and classes [{index, name, colour}].
-  start(method, classes) {
-    this.run = { method, classes, frames: new Map(classes.map((c) => [c.index, []])), results: null, focus: classes[0]?.index };
+  // A new run of `method`; its classes come with its frames, each in the next class colour.
+  start(method) {
+    this.run = { method, classes: [], frames: new Map(), results: null, focus: undefined };
     this.boxOverride.clear();
     this.$(".caption").textContent = method;
     this.busy(true);
@@ -63,8 +65,16 @@ export class Stage {
     this.$(".busy").hidden = !on;
   }
 
+  // One frame; a class not seen before joins the run: [{index, name, colour}] in order of arrival.
   add(frame) {
-    this.run?.frames.get(frame.class)?.push(frame);
+    if (!this.run) return;
+    if (!this.run.frames.has(frame.class)) {
+      const colours = this.info.constants.classColours;
+      this.run.classes.push({ index: frame.class, name: this.info.classes[frame.class].split(", ")[0], colour: colours[this.run.classes.length % colours.length] });
+      this.run.frames.set(frame.class, []);
+      this.run.focus ??= frame.class;
+    }
+    this.run.frames.get(frame.class).push(frame);
   }
 
   finish(results) {
@@ -90,26 +100,33 @@ export class Stage {
     });
   }
 
-  // The map shown at `iteration` (the class in focus), as drawn values: own maximum, or shares.
-  mapAt(iteration, shared) {
+  // The frame shown at `iteration` (the class in focus).
+  frameAt(iteration) {
     const frames = this.frames();
-    const frame = frames[Math.min(iteration, frames.length - 1)];
-    if (!frame?.map) return null;
-    return shared ? asShares(frame.map) : frame.map;
+    return frames[Math.min(iteration, frames.length - 1)];
   }
 
-  // Draws `iteration`; vmax: the top of the colour scale (shared across panels), else this map's
-  // own 99th percentile.
-  draw(iteration, { shared = false, vmax } = {}) {
+  // The map at `iteration` and its scale: the result's full-size map at the last iteration.
+  mapAt(iteration) {
+    const frames = this.frames();
+    const result = this.run?.results?.find((r) => r.class === this.run.focus);
+    if (result && iteration >= frames.length - 1) return { map: result.map, scale: result.scale };
+    const frame = this.frameAt(iteration);
+    return frame?.map ? { map: frame.map, scale: frame.scale } : null;
+  }
+
+  // Draws `iteration`; relative: the top of a scale shared across panels, in multiples of the
+  // average pixel (heatmap.js's relativeTop); without it each map on its own scale.
+  draw(iteration, { relative } = {}) {
     if (!this.run) return;
     const frames = this.frames();
     const i = Math.min(iteration, frames.length - 1);
     const frame = frames[i];
-    const map = this.mapAt(iteration, shared);
+    const shown = this.mapAt(iteration);
     const heat = this.$(".heat");
-    heat.hidden = !map;
+    heat.hidden = !shown;
     heat.style.opacity = this.opacity;
-    if (map) drawHeat(heat, map, vmax ?? robustMax(map));
+    if (shown) drawHeat(heat, shown.map, relative === undefined ? shown.scale.top : topOf(shown, relative));
     const several = this.run.classes.length > 1;
     // Where the network is looking in this frame: the crop of a closer look, dashed.
     const looking = frame?.look > 0 && frame.region ? [{ box: frame.region, colour: "#ffffff", label: `look ${frame.look + 1}`, dashed: true }] : [];

@@ -13,7 +13,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use thinktwice::feedback::Flow;
 use thinktwice::geometry::{Framing, INPUT_SIZE};
-use thinktwice::model::{self, Gates, cost};
+use thinktwice::model::{Gates, cost};
+use thinktwice::tensors;
 use thinktwice::saliency::Method;
 use thinktwice::{BackendChoice, ExplainOptions, Prepared, Session};
 use web_time::Instant;
@@ -181,9 +182,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let figures = measure_backend(&session, &image, &args, &cost)?;
         if key == "cpu" && args.peers {
             let net = session.model();
-            let input = pollster::block_on(model::read_back(image.input().clone()))?;
-            let logits = pollster::block_on(model::read_back(net.forward(image.input().clone())))?;
-            let gradient = pollster::block_on(model::read_back(net.class_gradients(image.input().clone(), &Gates::open(), 282)?.input))?;
+            let input = pollster::block_on(tensors::read_back(image.input().clone()))?;
+            let logits = pollster::block_on(tensors::read_back(net.forward(image.input().clone())))?;
+            let gradient = pollster::block_on(tensors::read_back(net.class_gradients(image.input().clone(), &Gates::open(), 282)?.input))?;
             cpu_reference = Some(peers::Reference { input, logits, gradient, class: 282 });
         }
         backends.insert(key, figures);
@@ -280,12 +281,12 @@ fn measure_backend(session: &Session, image: &Prepared, args: &Args, cost: &cost
     let adapter = session.backend().adapter.clone();
     println!("{backend}{}:", adapter.as_ref().map_or(String::new(), |a| format!(" ({a})")));
     let forward_s = time(runs, &mut || {
-        pollster::block_on(model::read_back(net.forward(input.clone())))?;
+        pollster::block_on(tensors::read_back(net.forward(input.clone())))?;
         Ok(())
     })?;
     let forward_backward_s = time(runs, &mut || {
         let g = net.class_gradients(input.clone(), &Gates::open(), 282)?;
-        pollster::block_on(model::read_back(g.input))?;
+        pollster::block_on(tensors::read_back(g.input))?;
         Ok(())
     })?;
     let rate = |amount: f64, t: &Timing| amount / t.median / 1e9;

@@ -8,8 +8,8 @@ use anyhow::Result;
 use thinktwice::feedback::Flow;
 use thinktwice::geometry::{BBox, Framing, INPUT_SIZE};
 use thinktwice::localize::{self, metrics};
-use thinktwice::model;
 use thinktwice::saliency::Method;
+use thinktwice::tensors;
 use thinktwice::{ExplainOptions, Session};
 
 use super::dataset::Object;
@@ -36,7 +36,7 @@ pub fn evaluate_image(
     let bytes = std::fs::read(path)?;
     let prepared = session.prepare_encoded(&bytes, Framing::Whole)?;
     let image = prepared.original();
-    let top1 = model::top_k(&pollster::block_on(session.classify(&prepared))?.probabilities, 1)[0].0;
+    let top1 = tensors::top_k(&pollster::block_on(session.classify(&prepared))?.probabilities, 1)[0].0;
     // Boxes in map (224×224) pixels.
     let to_map = |b: &BBox| b.rescale((image.width() as usize, image.height() as usize), (INPUT_SIZE, INPUT_SIZE));
     let tolerance = POINTING_TOLERANCE * INPUT_SIZE as f32 / image.width().max(image.height()) as f32;
