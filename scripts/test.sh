@@ -5,14 +5,22 @@
 # headless Chromium (CPU and WebGPU). Under CI=true a test whose data is missing fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+t0=$(date +%s)
+stage() { echo "test.sh: $* (at $(( $(date +%s) - t0 )) s)"; }
+stage clippy
 cargo clippy --release --all-targets --quiet -- -D warnings
+stage native build, weights and samples
 cargo run --release --quiet -- weights
 scripts/samples.sh
+stage native tests
 cargo test --release
+stage browser build
 npm ci --no-audit --no-fund --silent
 scripts/build-web.sh
+stage browser tests
 node --test tests/web/
 # The site folder a static host gets, served as the README says (python3 -m http.server): the page tests again.
+stage site tests
 scripts/build-site.sh
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 (cd dist && exec python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1) &
@@ -20,3 +28,4 @@ site=$!
 trap 'kill $site 2>/dev/null || true' EXIT
 for _ in $(seq 50); do python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1])" "http://127.0.0.1:$port/index.html" 2>/dev/null && break; sleep 0.1; done
 SITE_URL="http://127.0.0.1:$port/" node --test tests/web/page.test.mjs
+stage done
