@@ -6,16 +6,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
-if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$version" ]; then
-  echo "build-web: installing wasm-bindgen-cli $version (the version in Cargo.lock)"
-  cargo install -q wasm-bindgen-cli --version "$version"
+# wasm-bindgen-cli goes into a folder of its own outside the clone (kept with the build cache), and
+# is called by its path: cargo's own bin folder need not be on PATH (CI's is not).
+tools="${THINKTWICE_TOOLS:-$HOME/.cache/thinktwice/tools/wasm-bindgen-$version}"
+bindgen="$tools/bin/wasm-bindgen"
+if [ "$("$bindgen" --version 2>/dev/null | cut -d' ' -f2)" != "$version" ]; then
+  echo "build-web: installing wasm-bindgen-cli $version (the version in Cargo.lock) into $tools"
+  cargo install -q --locked --root "$tools" wasm-bindgen-cli --version "$version"
 fi
 [ -x node_modules/binaryen/bin/wasm-opt ] || npm ci --no-audit --no-fund --silent
 out="${WEB_OUT:-pkg}"
 # shellcheck disable=SC2086 # WEB_CARGO_ARGS is a list of --config=… words
 cargo build --profile web --lib --target wasm32-unknown-unknown ${WEB_CARGO_ARGS:-}
 target="${CARGO_TARGET_DIR:-target}"
-wasm-bindgen --target web --remove-name-section --out-dir "$out" --out-name thinktwice \
+"$bindgen" --target web --remove-name-section --out-dir "$out" --out-name thinktwice \
   "$target/wasm32-unknown-unknown/web/thinktwice.wasm"
 # The features Rust 1.95's wasm32 target emits by default, plus SIMD (.cargo/config.toml).
 features=(--enable-bulk-memory --enable-bulk-memory-opt --enable-reference-types --enable-nontrapping-float-to-int
