@@ -8,6 +8,7 @@ const SHELL = [
   "./", "index.html", "www/style.css", "www/elements/stage.css",
   "www/app.js", "www/animator.js", "www/client.js", "www/protocol.js", "www/worker.js", "www/imagesize.js",
   "www/elements/stage.js", "www/elements/class-search.js", "www/elements/transport.js", "www/explain.js",
+  "www/page/downloads.js", "www/page/embed-code.js", "www/page/imagine.js",
   "www/render/heatmap.js", "www/render/overlay.js", "www/render/charts.js",
   "pkg/thinktwice.js", "pkg/thinktwice_bg.wasm", "pkg/manifest.json",
   "pkg/samples/chelsea.png", "pkg/samples/coffee.png", "pkg/samples/astronaut.png",

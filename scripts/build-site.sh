@@ -14,10 +14,11 @@ done
 [ -f pkg/samples/chelsea.png ] || scripts/samples.sh
 hash=$(cat pkg/thinktwice_bg.wasm pkg/thinktwice.js www/*.js www/*/*.js | sha256sum | cut -c1-12)
 rm -rf dist
-mkdir -p dist/pkg/samples dist/www/elements dist/www/render dist/docs
+mkdir -p dist/pkg/samples dist/www/elements dist/www/page dist/www/render dist/docs
 cp index.html embed.html dist/
 cp www/*.js www/*.css www/*.html dist/www/
 cp www/elements/* dist/www/elements/
+cp www/page/* dist/www/page/
 cp www/render/* dist/www/render/
 cp pkg/manifest.json pkg/efficientnet-lite0.f16.safetensors dist/pkg/
 cp pkg/samples/*.png dist/pkg/samples/

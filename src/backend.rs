@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use burn::tensor::Device;
+use burn_tensor::Device;
 use serde::Serialize;
 
 use crate::error::{Error, Result};

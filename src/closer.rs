@@ -6,7 +6,7 @@
 //! crop also drops the neighbours. The session runs the looks ([`crate::Session::explain`]);
 //! this module holds the geometry and the arithmetic of maps, so that both are testable alone.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::geometry::{BBox, INPUT_SIZE};
 use crate::map::Map;
@@ -46,7 +46,7 @@ impl Default for CloserOptions {
 }
 
 /// Where one look looked.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Look {
     /// 0 for the first look (the whole photo), then one per closer look.

@@ -22,6 +22,7 @@ pub mod localize;
 pub mod map;
 pub mod model;
 pub mod overlay;
+pub mod report;
 pub mod saliency;
 pub mod session;
 pub mod tensors;

@@ -4,10 +4,10 @@
 
 use std::cell::OnceCell;
 
-use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Tensor};
+use burn_tensor::activation::softmax;
+use burn_tensor::{Device, Tensor};
 use image::RgbImage;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
 use crate::backend::{self, BackendChoice, BackendInfo};
@@ -38,6 +38,7 @@ pub struct Prepared {
     picture: RgbImage,
     input: Tensor<4>,
     geometry: FrameGeometry,
+    framing: Framing,
     scores: OnceCell<Scores>,
 }
 
@@ -111,7 +112,7 @@ impl Default for ExplainOptions {
 
 /// One step of an explanation as it happens: a feedback iteration, or the single result of a
 /// baseline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Frame {
     /// Class being explained.
@@ -191,7 +192,7 @@ impl Session {
         let picture = imaging::frame(&image, framing);
         let input = tensors::input_tensor(imaging::normalize(&picture), INPUT_SIZE, INPUT_SIZE, &self.device)?;
         let geometry = FrameGeometry::new(image.width(), image.height(), framing);
-        Ok(Prepared { original: image, picture, input, geometry, scores: OnceCell::new() })
+        Ok(Prepared { original: image, picture, input, geometry, framing, scores: OnceCell::new() })
     }
 
     /// Decodes an image file (JPEG, PNG, WebP, GIF, BMP, TIFF) and prepares it.
@@ -449,6 +450,11 @@ impl Prepared {
     /// The normalised `[1, 3, 224, 224]` input tensor.
     pub fn input(&self) -> &Tensor<4> {
         &self.input
+    }
+
+    /// How the image was framed for the network.
+    pub fn framing(&self) -> Framing {
+        self.framing
     }
 
     /// The part of the original image the network sees, in original pixels.

@@ -1,6 +1,6 @@
 //! Moving tensors between the host and the device, and ranking on the host (WebGPU has no sort).
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn_tensor::{Device, Tensor, TensorData};
 
 use crate::error::{Error, Result};
 

@@ -4,10 +4,10 @@
 //! work (Yosinski et al. 2015), every step is taken at a random shift of the image (jitter) and
 //! the image is blurred now and then, so that what grows are shapes rather than pixel noise.
 
-use burn::tensor::{Device, Tensor};
-use burn::tensor::activation::softmax;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
+use burn_tensor::{Device, Tensor};
+use burn_tensor::activation::softmax;
+use burn_tensor::module::conv2d;
+use burn_tensor::ops::ConvOptions;
 use image::RgbImage;
 use web_time::Instant;
 
@@ -170,7 +170,7 @@ fn gaussian_kernel(sigma: f32, device: &Device) -> Tensor<4> {
             }
         }
     }
-    Tensor::from_data(burn::tensor::TensorData::new(kernel, [3, 1, 5, 5]), device)
+    Tensor::from_data(burn_tensor::TensorData::new(kernel, [3, 1, 5, 5]), device)
 }
 
 /// The input tensor as a picture: back from input units to 0…255.

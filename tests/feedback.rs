@@ -2,7 +2,7 @@
 
 mod common;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn_tensor::{Device, Tensor, TensorData};
 use thinktwice::feedback::{self, FeedbackOptions, Flow, Tracer, rules};
 use thinktwice::geometry::{Framing, INPUT_SIZE};
 use thinktwice::tensors::{self, read_back};

@@ -3,7 +3,7 @@
 
 mod common;
 
-use burn::tensor::Device;
+use burn_tensor::Device;
 use common::*;
 use thinktwice::backend::{self, BackendChoice};
 use thinktwice::model::{EfficientNetLite0, Gates, INPUT_SIZE, gated_layer_index};
@@ -99,7 +99,7 @@ fn gates_change_the_output_and_are_exposed() {
     // All-ones gates on every layer reproduce the ungated network.
     let mut ones = Gates::open();
     for (l, s) in shapes.iter().enumerate() {
-        ones.set(l, burn::tensor::Tensor::ones(*s, &device));
+        ones.set(l, burn_tensor::Tensor::ones(*s, &device));
     }
     let plain = pollster::block_on(tensors::read_back(net.forward(x.clone()))).unwrap();
     let out = net.forward_gated(x.clone(), &ones, true);
@@ -110,9 +110,9 @@ fn gates_change_the_output_and_are_exposed() {
 
     // Closing the head gates leaves only the classifier bias.
     let mut closed = Gates::open();
-    closed.set(32, burn::tensor::Tensor::zeros(shapes[32], &device));
+    closed.set(32, burn_tensor::Tensor::zeros(shapes[32], &device));
     let logits = pollster::block_on(tensors::read_back(net.forward_gated(x, &closed, false).logits)).unwrap();
-    let bias_only = pollster::block_on(tensors::read_back(net.classify_features(burn::tensor::Tensor::zeros(shapes[32], &device)))).unwrap();
+    let bias_only = pollster::block_on(tensors::read_back(net.classify_features(burn_tensor::Tensor::zeros(shapes[32], &device)))).unwrap();
     assert!(max_abs(&logits, &bias_only) < 1e-6);
     assert!(max_abs(&logits, &plain) > 1.0);
 }

@@ -7,8 +7,10 @@ import { classSearch } from "./elements/class-search.js";
 import { Stage } from "./elements/stage.js";
 import "./elements/transport.js";
 import { explainInto } from "./explain.js";
+import { overlayPng, percent, reportJson, save } from "./page/downloads.js";
+import { embedCode } from "./page/embed-code.js";
+import { ImaginePanel } from "./page/imagine.js";
 import { drawLegend, relativeTop, topOf, usePalette } from "./render/heatmap.js";
-import { drawPicture } from "./render/overlay.js";
 
 const $ = (id) => document.getElementById(id);
 const SAMPLES = new URL("../pkg/samples/", import.meta.url);
@@ -25,6 +27,7 @@ const state = {
   threshold: null, // the box threshold the visitor chose; null: each method's tuned one
 };
 const animator = new Animator(drawAll);
+let imagine = null; // the class-picture panel, once the engine is made
 
 function message(text, isError = true) {
   $("message").textContent = text;
@@ -39,7 +42,6 @@ const className = (i) => state.info.classes[i].split(", ")[0];
 const colours = () => state.info.constants.classColours;
 const colourOf = (i) => colours()[Math.max(0, state.chosen.indexOf(i)) % colours().length];
 const cancelled = (e) => e.code === state.engine.codes?.cancelled;
-const percent = (p) => `${(100 * p).toFixed(p < 0.001 ? 2 : 1)}%`;
 
 function showBadge() {
   const info = state.engine.ready;
@@ -204,43 +206,10 @@ function drawAll(i) {
   updateTransport();
 }
 
-// ---- the class's own picture (class model visualisation) -----------------------------------
-
-const imagining = { running: false, name: "" };
-
+// The class-picture panel grows the first chosen class, while no explanation runs.
 function updateImagine() {
   const cls = state.chosen[0];
-  $("imagine-class").textContent = cls === undefined ? "a class" : `a ${className(cls)}`;
-  $("imagine-start").disabled = cls === undefined || imagining.running || document.body.dataset.state === "running";
-  $("imagine-stop").disabled = !imagining.running;
-}
-
-async function imagine() {
-  const cls = state.chosen[0];
-  if (cls === undefined) return;
-  Object.assign(imagining, { running: true, name: className(cls) });
-  $("imagine").dataset.state = "running";
-  $("imagine-download").disabled = true;
-  updateImagine();
-  let last = null;
-  try {
-    const grown = await state.engine.visualize({ classes: String(cls), iterations: 150 }, (step) => {
-      last = step;
-      if (step.picture) drawPicture($("imagine-canvas"), step.picture);
-      $("imagine-text").textContent = `Step ${step.iteration} of 150: ${imagining.name} ${percent(step.probability)}`;
-    });
-    drawPicture($("imagine-canvas"), grown.picture);
-    $("imagine-text").textContent = `${grown.name}: the network gives this picture ${percent(grown.probability)} after ${grown.iterations} steps.`;
-    $("imagine").dataset.state = "done";
-    $("imagine").dataset.probability = String(grown.probability);
-    $("imagine-download").disabled = false;
-  } catch (e) {
-    $("imagine").dataset.state = cancelled(e) ? "stopped" : "error";
-    $("imagine-text").textContent = cancelled(e) ? `Stopped at step ${last?.iteration ?? 0}.` : `Cannot grow the picture: ${e.message}`;
-  } finally {
-    imagining.running = false;
-    updateImagine();
-  }
+  imagine?.update(cls === undefined ? undefined : { index: cls, name: className(cls) }, document.body.dataset.state === "running");
 }
 
 function updateTransport() {
@@ -316,27 +285,9 @@ function renderResults() {
 
 // ---- embedding ----------------------------------------------------------------------------
 
-// The two ways to put what is on screen (photo, classes, method) on another page: the widget's tag,
-// with its module from this site, and an iframe of embed.html for pages that allow no scripts.
-function embedCode() {
-  const site = new URL(".", location.href);
-  const sample = state.image.name.startsWith("sample: ") ? new URL(state.image.name.slice(8), SAMPLES).href : null;
-  const photo = sample ?? "your-photo.jpg";
-  // A class by its name when that name is unique, else by its index (two classes are called "crane").
-  const spec = state.chosen.map((i) => (state.info.classes.filter((c) => c.split(", ")[0] === className(i)).length === 1 ? className(i) : String(i))).join(", ");
-  const method = state.stages[0].method;
-  const attr = (s) => s.replaceAll("&", "&amp;").replaceAll('"', "&quot;");
-  const tag = `<script type="module" src="${new URL("www/think-twice.js", site).href}"></script>\n` +
-    `<think-twice src="${attr(photo)}" classes="${attr(spec)}" method="${attr(method)}" autoplay></think-twice>`;
-  const query = new URLSearchParams({ src: photo, classes: spec, method });
-  const iframe = `<iframe src="${attr(new URL(`embed.html?${query}&autoplay`, site).href)}" width="640" height="760" ` +
-    `style="border: 0; max-width: 100%" title="thinktwice: where does the network look for ${attr(spec)}?"></iframe>`;
-  const note = sample ? "" : "Your photo is not on any site: put it next to your page (tag) or on this site (iframe) and write its address for your-photo.jpg, or leave src out of the iframe's address to let visitors drop their own.";
-  return { tag, iframe, note };
-}
-
 async function copyEmbedCode() {
-  const { tag, iframe, note } = embedCode();
+  const sample = state.image.name.startsWith("sample: ") ? new URL(state.image.name.slice(8), SAMPLES).href : null;
+  const { tag, iframe, note } = embedCode({ site: new URL(".", location.href), sample, classes: state.info.classes, chosen: state.chosen, method: state.stages[0].method });
   $("embed-tag").value = tag;
   $("embed-iframe").value = iframe;
   $("embed-code").hidden = false;
@@ -352,62 +303,17 @@ async function copyEmbedCode() {
 
 const stem = () => state.image.name.replace(/^sample: /, "").replace(/\.[^.]*$/, "") || "image";
 
-function save(blob, name) {
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(blob);
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+function downloadJson() {
+  return reportJson(state.engine, state.image.name.replace(/^sample: /, ""), state.stages)
+    .then((json) => save(new Blob([json], { type: "application/json" }), `${stem()}.${state.stages[0].method}.json`));
 }
 
-function report() {
-  const run = (stage) => stage.run.results.map((r) => ({
-    class: r.class, name: r.name, score: r.score, probability: r.probability, box: r.box, peak: r.peak, trace: r.trace, looks: r.looks,
-  }));
-  // Every frame as `thinktwice localize` writes it: look, region, iteration, probability, box.
-  const frames = (stage) => stage.run.classes.flatMap((c) => stage.frames(c.index).map((f) => ({
-    class: f.class, look: f.look, region: f.region, iteration: f.iteration, score: f.score, probability: f.probability,
-    openFraction: f.openFraction, box: f.box, elapsedMs: f.elapsedMs,
-  })));
-  const [first, second] = state.stages;
-  return {
-    image: state.image.name.replace(/^sample: /, ""),
-    width: state.image.width,
-    height: state.image.height,
-    method: first.method,
-    framing: "whole",
-    backend: state.engine.ready.backend,
-    threshold: state.stages[0].run.results[0].threshold,
-    boxRule: state.stages[0].run.results[0].boxRule,
-    classes: run(first),
-    frames: frames(first),
-    ...(second ? { compare: { method: second.method, classes: run(second) } } : {}),
-  };
-}
-
-// The overlay PNG of every panel side by side at the iteration shown, each drawn by the library
-// as `thinktwice localize` draws it (photo, heat map, legend, labelled boxes).
+// Side by side, both panels on the colour scale they are drawn with.
 async function downloadPng() {
   const relative = sharedScale(animator.current);
-  const parts = [];
-  for (const stage of state.stages) {
-    const shown = stage.mapAt(animator.current);
-    if (!shown) continue;
-    const classes = stage.run.classes.map((c) => {
-      const result = stage.run.results.find((r) => r.class === c.index);
-      return { class: c.index, probability: result?.probability ?? 0, box: stage.boxesAt(animator.current, () => "").find((b) => b.colour === c.colour)?.box ?? null };
-    });
-    const request = { method: stage.method, classes, opacity: stage.opacity };
-    if (relative !== undefined) Object.assign(request, { top: topOf(shown, relative), legend: `${relative.toFixed(0)}x average` });
-    const { width, height, rgba } = await state.engine.overlay(shown.map, request);
-    parts.push(new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.byteLength), width, height));
-  }
-  const canvas = document.createElement("canvas");
-  canvas.width = parts.reduce((w, p) => w + p.width, 0);
-  canvas.height = Math.max(...parts.map((p) => p.height));
-  let x = 0;
-  for (const p of parts) { canvas.getContext("2d").putImageData(p, x, 0); x += p.width; }
-  canvas.toBlob((blob) => save(blob, `${stem()}.${state.stages.map((s) => s.method).join("-vs-")}.png`), "image/png");
+  const shared = relative === undefined ? null : { relative, top: (shown) => topOf(shown, relative) };
+  const blob = await overlayPng(state.engine, state.stages, animator.current, shared);
+  save(blob, `${stem()}.${state.stages.map((s) => s.method).join("-vs-")}.png`);
 }
 
 // ---- start --------------------------------------------------------------------------------
@@ -418,7 +324,7 @@ function showConstants({ methods, constants }) {
   usePalette(constants.palette);
   drawLegend($("legend"));
   $("opacity").value = String(constants.opacity);
-  $("imagine-canvas").width = $("imagine-canvas").height = constants.inputSize;
+  imagine.setSize(constants.inputSize);
   for (const m of methods) {
     $("method").add(new Option(m.label, m.name));
     if (!m.alias) $("compare").add(new Option(m.label, m.name));
@@ -465,12 +371,9 @@ function wire() {
     if (document.body.dataset.state !== "done") return; // the next run uses it
     reboxing = reboxing.then(rebox).then(() => { drawAll(animator.current); renderResults(); }).catch((e) => message(e.message));
   });
-  $("download-json").addEventListener("click", () => save(new Blob([JSON.stringify(report(), null, 2)], { type: "application/json" }), `${stem()}.${state.stages[0].method}.json`));
+  $("download-json").addEventListener("click", () => downloadJson().catch((e) => message(`Cannot make the JSON: ${e.message}`)));
   $("download-png").addEventListener("click", () => downloadPng().catch((e) => message(`Cannot make the PNG: ${e.message}`)));
   $("copy-embed").addEventListener("click", copyEmbedCode);
-  $("imagine-start").addEventListener("click", imagine);
-  $("imagine-stop").addEventListener("click", () => state.engine.abort());
-  $("imagine-download").addEventListener("click", () => $("imagine-canvas").toBlob((b) => b && save(b, `${imagining.name.replace(/\W+/g, "-")}.visualize.png`), "image/png"));
 }
 
 async function main() {
@@ -480,6 +383,7 @@ async function main() {
   navigator.serviceWorker?.register(new URL("../sw.js", import.meta.url)).catch(() => {});
   const backend = new URLSearchParams(location.search).get("backend") === "cpu" ? "cpu" : "auto";
   state.engine = new EngineClient({ backend });
+  imagine = new ImaginePanel($("imagine"), state.engine);
   state.engine.addEventListener("progress", ({ detail: { loaded, total } }) => {
     $("model-progress").value = loaded / total;
     $("model-size").textContent = `${(loaded / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`;

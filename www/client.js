@@ -100,6 +100,14 @@ export class EngineClient extends EventTarget {
     return this.#send({ kind: Kind.OVERLAY, map, ...request }).promise;
   }
 
+  // The JSON report of what the page shows, as `thinktwice localize` writes it (the library's
+  // shape; what else the objects hold is left out): report {image, method, backend, threshold,
+  // boxRule, classes: results, frames, compare?: {method, threshold, boxRule, classes}}.
+  async report(report) {
+    await this.loading;
+    return this.#send({ kind: Kind.REPORT, report }).promise;
+  }
+
   // The engine's error codes (`ready.constants.codes`), once it is ready.
   get codes() {
     return this.ready?.constants.codes;

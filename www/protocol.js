@@ -11,6 +11,8 @@
 //                  overlay {map: Float32Array, method, classes: [{class, probability, box}], top,
 //                  legend, opacity}: the downloadable overlay as `thinktwice localize` draws it,
 //                  answered with {width, height, rgba}
+//                  report {report: {image, method, backend, threshold, boxRule, classes, frames,
+//                  compare?}}: the JSON text `thinktwice localize` writes, made by the library
 //   worker → page: progress {loaded, total}
 //                  ready {backend, adapter, fallbackReason, classes: synonyms per class,
 //                         methods: the method table's rows [{name, label, about, feedback, alias, …}],
@@ -29,6 +31,7 @@ export const Kind = Object.freeze({
   ABORT: "abort",
   BOX: "box",
   OVERLAY: "overlay",
+  REPORT: "report",
   PROGRESS: "progress",
   READY: "ready",
   FRAME: "frame",

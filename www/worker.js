@@ -55,6 +55,9 @@ async function serve(message) {
         return postResult(id, inFile(engine.boxOf(message.map, message.side, message.threshold, message.sigma, message.rule)));
       case Kind.OVERLAY:
         return overlay(message);
+      case Kind.REPORT:
+        prepare("whole");
+        return postResult(id, requireEngine().report({ ...message.report, ...fileSize() }));
       default:
         throw new EngineError(codes().badInput, `unknown message kind ${message.kind}`);
     }
@@ -194,6 +197,7 @@ async function decode(buffer) {
 const scaled = (box, s) => box && s !== 1 ? { x0: box.x0 * s, y0: box.y0 * s, x1: box.x1 * s, y1: box.y1 * s } : box;
 const inFile = (box) => scaled(box, pixels.scale);
 const inDecoded = (box) => scaled(box, 1 / pixels.scale);
+const fileSize = () => ({ width: Math.round(pixels.width * pixels.scale), height: Math.round(pixels.height * pixels.scale) });
 
 // Classification sees the centre crop (as the model was trained); explanations see the whole
 // image, so that boxes map back to every pixel of it.
@@ -211,8 +215,7 @@ async function classify({ id, image, top = 5 }) {
   framing = null;
   prepare("center-crop");
   const value = await core.classify(top);
-  value.width = Math.round(decoded.width * decoded.scale);
-  value.height = Math.round(decoded.height * decoded.scale);
+  Object.assign(value, fileSize());
   postResult(id, value, [value.probabilities.buffer]);
 }
 

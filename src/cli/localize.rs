@@ -10,6 +10,7 @@ use thinktwice::geometry::{Framing, INPUT_SIZE};
 use thinktwice::localize::grabcut::GrabCutOptions;
 use thinktwice::model::labels;
 use thinktwice::overlay::{self, Heat, Label};
+use thinktwice::report::{ClassReport, Report};
 use thinktwice::saliency::Method;
 use thinktwice::{ExplainOptions, Session};
 use web_time::Instant;
@@ -117,18 +118,22 @@ fn localize_one(session: &Session, path: &Path, job: &Job) -> Result<Vec<PathBuf
         output::write_map_png(&file, &r.map, image.region())?;
         written.push(file);
     }
-    let report = serde_json::json!({
-        "image": path.display().to_string(),
-        "width": image.original().width(),
-        "height": image.original().height(),
-        "method": method,
-        "framing": job.framing.name(),
-        "seconds": seconds,
-        "classes": results,
-        "frames": frames,
-    });
+    let report = Report {
+        image: path.display().to_string(),
+        width: image.original().width(),
+        height: image.original().height(),
+        method: method.to_owned(),
+        framing: image.framing().name().to_owned(),
+        backend: None,
+        seconds: Some(seconds),
+        threshold: job.options.boxes.threshold,
+        box_rule: job.options.boxes.rule,
+        classes: results.iter().map(ClassReport::from).collect(),
+        frames,
+        compare: None,
+    };
     let file = job.out.join(format!("{stem}.{method}.json"));
-    output::write_json(&file, &report)?;
+    output::write_atomically(&file, report.to_json().as_bytes())?;
     written.push(file);
     Ok(written)
 }

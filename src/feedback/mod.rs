@@ -11,8 +11,8 @@ pub mod rules;
 
 use std::ops::ControlFlow;
 
-use burn::tensor::activation::softmax;
-use burn::tensor::Tensor;
+use burn_tensor::activation::softmax;
+use burn_tensor::Tensor;
 use web_time::Instant;
 
 use crate::error::{Error, Result};
@@ -403,7 +403,7 @@ pub async fn twice(
     let layers = options.twice_layers.clone();
     // [J, log p_c] under `gates`, from the logits of a pass with them.
     let measure = |logits: &Tensor<2>, gates: &Gates| -> Result<Tensor<1>> {
-        let log_p = burn::tensor::activation::log_softmax(logits.clone(), 1).narrow(1, class, 1).reshape([1]);
+        let log_p = burn_tensor::activation::log_softmax(logits.clone(), 1).narrow(1, class, 1).reshape([1]);
         let mut closed = Tensor::zeros([1], &logits.device());
         for l in layers.clone() {
             closed = closed + (gate(gates, l)?.clone().neg() + 1.0).mean() * options.twice_lambda as f64;

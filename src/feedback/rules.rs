@@ -1,23 +1,18 @@
 //! Backward rules at a ReLU6 layer `y = z ⊙ relu6(x)`: given `g = ∂S/∂y` and the pre-activation
 //! `x`, what flows back to `x`. Each is one line of the corresponding paper.
 
-use burn::tensor::Tensor;
+use burn_tensor::Tensor;
 
-/// `1[0 < x < 6]`: where ReLU6 passes a gradient (PyTorch's convention at the kinks).
-pub fn relu6_mask(pre: &Tensor<4>) -> Tensor<4> {
-    let open = pre.clone().greater_elem(0.0).float();
-    let unsaturated = pre.clone().lower_elem(6.0).float();
-    open * unsaturated
-}
+pub use crate::model::through_relu6;
 
 /// Plain gradient (Simonyan et al. 2014): `∂S/∂x = g ⊙ 1[0 < x < 6]`.
 pub fn gradient(g: Tensor<4>, pre: &Tensor<4>) -> Tensor<4> {
-    g * relu6_mask(pre)
+    through_relu6(g, pre)
 }
 
 /// Gated gradient, the feedback network's backward pass: `∂S/∂x = g ⊙ z ⊙ 1[0 < x < 6]`.
 pub fn gated(g: Tensor<4>, pre: &Tensor<4>, z: &Tensor<4>) -> Tensor<4> {
-    g * z.clone() * relu6_mask(pre)
+    through_relu6(g * z.clone(), pre)
 }
 
 /// [`gated`] where a gate is set, [`gradient`] (all open) where it is not.
@@ -36,7 +31,7 @@ pub fn deconvnet(g: Tensor<4>) -> Tensor<4> {
 
 /// Guided backpropagation (Springenberg et al. 2015): both masks, `max(g, 0) ⊙ 1[0 < x < 6]`.
 pub fn guided(g: Tensor<4>, pre: &Tensor<4>) -> Tensor<4> {
-    g.clamp_min(0.0) * relu6_mask(pre)
+    through_relu6(g.clamp_min(0.0), pre)
 }
 
 /// The authors' selection rule: `z = 1[max(g, 0) ≥ r · mean(g | g > 0)]`, optionally with each
@@ -57,7 +52,7 @@ pub fn select(g: &Tensor<4>, ratio: f32, border: usize) -> Tensor<4> {
         return z;
     }
     let inner = Tensor::<4>::ones([n, c, h - 2 * border, w - 2 * border], &g.device());
-    z * inner.pad([(border, border), (border, border)], burn::tensor::ops::PadMode::Constant(0.0))
+    z * inner.pad([(border, border), (border, border)], burn_tensor::ops::PadMode::Constant(0.0))
 }
 
 /// Feedback recovering (FR): in the same backward pass, keep only the strongest incoming

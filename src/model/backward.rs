@@ -1,8 +1,10 @@
-//! The two backward passes of the gated network: autodiff for ∂S/∂input and ∂S/∂gates (what
-//! feedback climbs), and a hand-written pass whose step at each ReLU6 a rule replaces (plain
-//! gradient, deconvnet, guided backprop, the feedback rules), with the linear parts exact.
+//! The backward pass of the gated network, written out (no autodiff): one pass from a class's
+//! score down to the input whose step at each ReLU6 a rule chooses. The exact gradient
+//! (∂S/∂input and ∂S/∂gates, what feedback climbs) is one rule; plain gradient, deconvnet, guided
+//! backprop and the feedback rules are others. The linear parts are exact in every case.
 
-use burn::tensor::Tensor;
+use burn_tensor::Tensor;
+use burn_tensor::activation::{relu6, softmax};
 
 use super::{EfficientNetLite0, Gates, NUM_GATED, check_class};
 use crate::error::{Error, Result};
@@ -10,43 +12,47 @@ use crate::error::{Error, Result};
 impl EfficientNetLite0 {
     /// ∂logit_c/∂input and ∂logit_c/∂gate for every gated layer, from one backward pass.
     ///
-    /// `gates` default to all ones; `input` is `[1, 3, H, W]`; the device of `input` need not have
-    /// autodiff enabled (it is enabled here). Returns tensors without autodiff.
+    /// `gates` default to all ones; `input` is `[1, 3, H, W]`.
     pub fn class_gradients(&self, input: Tensor<4>, gates: &Gates, class: usize) -> Result<ClassGradients> {
         self.target_gradients(input, gates, class, Target::Logit)
     }
 
     /// Like [`EfficientNetLite0::class_gradients`], for the logit or for `log p_c` (the contrastive
     /// target: `∂ log p_c = ∂S_c − Σ_c' p_c' ∂S_c'`, what is specific to c, not what raises every class).
+    ///
+    /// Written out rather than left to autodiff: the forward pass keeps each pre-activation `x`,
+    /// and at each layer `y = z ⊙ relu6(x)` the backward pass takes `∂S/∂z = g ⊙ relu6(x)` and
+    /// passes `g ⊙ z ⊙ 1[0 < x < 6]` on (see [`EfficientNetLite0::backward_with`] for the linear parts).
     pub fn target_gradients(&self, input: Tensor<4>, gates: &Gates, class: usize, target: Target) -> Result<ClassGradients> {
         check_class(class)?;
         let [n, _, _, _] = input.dims();
         if n != 1 {
             return Err(Error::Shape(format!("class_gradients takes one image, got a batch of {n}")));
         }
-        let device = input.device().autodiff();
-        let input = input.autodiff().require_grad();
-        let shapes = self.activation_shapes(&input);
-        let mut tracked = Gates::open();
-        for (layer, shape) in shapes.iter().enumerate() {
-            let z = match gates.get(layer) {
-                Some(z) => z.clone().detach().autodiff(),
-                None => Tensor::ones(*shape, &device),
-            };
-            tracked.set(layer, z.require_grad());
-        }
-        let out = self.forward_gated(input.clone(), &tracked, false);
-        let objective = match target {
-            Target::Logit => out.logits.clone().narrow(1, class, 1).sum(),
-            Target::LogProbability => burn::tensor::activation::log_softmax(out.logits.clone(), 1).narrow(1, class, 1).sum(),
+        let forward = self.forward_gated(input.clone(), gates, true);
+        let head = forward.pre_activations[NUM_GATED - 1].dims();
+        let seed = match target {
+            Target::Logit => self.class_seed(class, head)?,
+            Target::LogProbability => {
+                // ∂ log p_c/∂logits = e_c − p, through the classifier and the average pool.
+                let [_, c, h, w] = head;
+                let p = softmax(forward.logits.clone(), 1);
+                let row = self.fc_weight.clone().narrow(0, class, 1) - p.matmul(self.fc_weight.clone());
+                (row.reshape([1, c, 1, 1]) / (h * w) as f64).expand(head)
+            }
         };
-        let grads = objective.backward();
+        let mut gate_grads: Vec<Option<Tensor<4>>> = vec![None; NUM_GATED];
+        let input_grad = self.backward_with(input.dims(), &forward.pre_activations, seed, &mut |layer, g, pre| {
+            gate_grads[layer] = Some(g.clone() * relu6(pre.clone()));
+            let g = match gates.get(layer) {
+                Some(z) => g * z.clone(),
+                None => g,
+            };
+            through_relu6(g, pre)
+        })?;
         let missing = || Error::Device("backward pass produced no gradient".into());
-        let input_grad = input.grad(&grads).ok_or_else(missing)?;
-        let gate_grads = (0..NUM_GATED)
-            .map(|l| tracked.get(l).and_then(|z| z.grad(&grads)).ok_or_else(missing))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(ClassGradients { logits: out.logits.without_autodiff(), input: input_grad, gates: gate_grads })
+        let gates = gate_grads.into_iter().map(|g| g.ok_or_else(missing)).collect::<Result<Vec<_>>>()?;
+        Ok(ClassGradients { logits: forward.logits, input: input_grad, gates })
     }
 
     /// ∂logit_class/∂(head output) for a head activation of `shape`: `w_class / (h·w)` everywhere.
@@ -123,6 +129,12 @@ impl EfficientNetLite0 {
     }
 }
 
+/// `g ⊙ 1[0 < x < 6]`: the gradient ReLU6 passes back (PyTorch's convention at the kinks),
+/// zeroed in place where `x` is clipped rather than multiplied by a mask made of floats.
+pub fn through_relu6(g: Tensor<4>, pre: &Tensor<4>) -> Tensor<4> {
+    g.mask_fill(pre.clone().lower_equal_elem(0.0), 0.0).mask_fill(pre.clone().greater_equal_elem(6.0), 0.0)
+}
+
 /// What a backward pass differentiates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -132,7 +144,7 @@ pub enum Target {
     LogProbability,
 }
 
-/// Gradients of one class logit from one backward pass (tensors without autodiff).
+/// Gradients of one class logit from one backward pass.
 #[derive(Debug, Clone)]
 pub struct ClassGradients {
     /// All logits of the pass, `[1, 1000]`.

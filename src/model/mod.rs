@@ -1,11 +1,12 @@
 //! EfficientNet-Lite0 with a gate on every ReLU6 neuron: architecture, weights, class names.
 //!
 //! Every gated layer computes `y = z ⊙ relu6(bn(conv(x)))`. BatchNorm is a fixed per-channel
-//! affine map made from the running statistics, so it is always in inference mode (also under
-//! autodiff). It is applied after the convolution in PyTorch's order rather than folded into the
-//! weights: folding moves a few pre-activations across ReLU6's kinks and the gradients then
-//! differ from the reference by ~1e-3 instead of ~1e-6. Padding is TensorFlow's "SAME": for
-//! stride 2 on even sizes the extra pixel goes bottom/right.
+//! affine map made from the running statistics, always in inference mode. In the forward pass it
+//! is applied after the convolution in PyTorch's order rather than folded into the weights:
+//! folding moves a few pre-activations across ReLU6's kinks and the gradients then differ from the
+//! reference by ~1e-3 instead of ~1e-6. The backward pass has no kink to move: there the scale is
+//! folded into the kernel of the input gradient. Padding is TensorFlow's "SAME": for stride 2 on
+//! even sizes the extra pixel goes bottom/right.
 
 mod backward;
 pub mod cost;
@@ -13,13 +14,13 @@ pub mod labels;
 pub mod pth;
 pub mod weights;
 
-use burn::tensor::activation::relu6;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Tensor};
+use burn_tensor::activation::relu6;
+use burn_tensor::module::{conv2d, conv_transpose2d};
+use burn_tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn_tensor::{Device, Tensor};
 
 use crate::error::{Error, Result};
-pub use backward::{ClassGradients, Target};
+pub use backward::{ClassGradients, Target, through_relu6};
 pub use weights::{Precision, Weights};
 
 pub use crate::geometry::INPUT_SIZE;
@@ -161,6 +162,8 @@ struct Conv {
     weight: Tensor<4>,
     scale: Tensor<4>,
     shift: Tensor<4>,
+    /// The kernel of the input gradient, BatchNorm's scale folded in (see [`Conv::vjp`]).
+    transposed: Tensor<4>,
     kernel: usize,
     stride: usize,
     groups: usize,
@@ -168,43 +171,64 @@ struct Conv {
 
 impl Conv {
     fn load(spec: &ConvSpec, weights: &Weights, device: &Device) -> Result<Self> {
+        let weight = weights.tensor::<4>(&format!("{}.weight", spec.name), device)?;
+        let scale = weights.tensor::<1>(&format!("{}.scale", spec.name), device)?;
+        let out = spec.out_channels;
+        // The backward pass has no kink to move, so folding the scale into its kernel is exact up
+        // to rounding. Stride 1: the flipped kernel with in and out swapped (per channel for a
+        // depthwise one); a strided convolution's gradient is a transposed convolution, which takes
+        // the kernel as it is.
+        let transposed = match (spec.stride, spec.depthwise) {
+            (1, true) => weight.clone().flip([2, 3]) * scale.clone().reshape([out, 1, 1, 1]),
+            (1, false) => weight.clone().flip([2, 3]).swap_dims(0, 1) * scale.clone().reshape([1, out, 1, 1]),
+            _ => weight.clone() * scale.clone().reshape([out, 1, 1, 1]),
+        };
         Ok(Self {
-            weight: weights.tensor::<4>(&format!("{}.weight", spec.name), device)?,
-            scale: weights.tensor::<1>(&format!("{}.scale", spec.name), device)?.reshape([1, spec.out_channels, 1, 1]),
-            shift: weights.tensor::<1>(&format!("{}.shift", spec.name), device)?.reshape([1, spec.out_channels, 1, 1]),
+            weight,
+            scale: scale.reshape([1, out, 1, 1]),
+            shift: weights.tensor::<1>(&format!("{}.shift", spec.name), device)?.reshape([1, out, 1, 1]),
+            transposed,
             kernel: spec.kernel,
             stride: spec.stride,
-            groups: if spec.depthwise { spec.out_channels } else { 1 },
+            groups: if spec.depthwise { out } else { 1 },
         })
+    }
+
+    /// TF "SAME" padding of one side of `size` pixels: (before, after).
+    fn padding(&self, size: usize) -> (usize, usize) {
+        let out = size.div_ceil(self.stride);
+        let total = ((out - 1) * self.stride + self.kernel).saturating_sub(size);
+        (total / 2, total - total / 2)
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
-        let pad = |size: usize| {
-            let out = size.div_ceil(self.stride);
-            let total = ((out - 1) * self.stride + self.kernel).saturating_sub(size);
-            (total / 2, total - total / 2)
-        };
         let options = ConvOptions {
             stride: [self.stride; 2],
-            padding: [pad(h), pad(w)],
+            padding: [self.padding(h), self.padding(w)],
             dilation: [1, 1],
             groups: self.groups,
         };
         conv2d(x, self.weight.clone(), None, options) * self.scale.clone() + self.shift.clone()
     }
-}
 
-impl Conv {
     /// Vector-Jacobian product of this (linear) layer: `Jᵀ g` for an input of `input_shape`.
     ///
-    /// Computed by autodiff on a zero input: the layer is affine, so its Jacobian does not depend on it.
+    /// Stride 1: a convolution of `g` with the transposed kernel, its padding mirrored (a 1×1
+    /// convolution is then one matrix product, a depthwise one a depthwise convolution). Strided:
+    /// a transposed convolution onto the padded input, cropped to the input.
     fn vjp(&self, g: Tensor<4>, input_shape: [usize; 4]) -> Tensor<4> {
-        let device = g.device().autodiff();
-        let x = Tensor::<4>::zeros(input_shape, &device).require_grad();
-        let y = self.forward(x.clone());
-        let grads = (y * g.without_autodiff()).sum().backward();
-        x.grad(&grads).expect("zero input is a leaf that requires grad").without_autodiff()
+        let [_, _, h, w] = input_shape;
+        let ((top, bottom), (left, right)) = (self.padding(h), self.padding(w));
+        if self.stride == 1 {
+            let options = ConvOptions { stride: [1, 1], padding: [(bottom, top), (right, left)], dilation: [1, 1], groups: self.groups };
+            return conv2d(g, self.transposed.clone(), None, options);
+        }
+        let [_, _, gh, gw] = g.dims();
+        let reach = |n: usize| (n - 1) * self.stride + self.kernel;
+        let padding_out = [(h + top + bottom).saturating_sub(reach(gh)), (w + left + right).saturating_sub(reach(gw))];
+        let options = ConvTransposeOptions::new([self.stride; 2], [0, 0], padding_out, [1, 1], self.groups);
+        conv_transpose2d(g, self.transposed.clone(), None, options).narrow(2, top, h).narrow(3, left, w)
     }
 }
 
@@ -341,7 +365,7 @@ impl EfficientNetLite0 {
 
     /// Class probabilities (softmax of the logits) of one `[1, 3, H, W]` input, read back to the host.
     pub async fn probabilities(&self, input: Tensor<4>) -> Result<Vec<f32>> {
-        crate::tensors::read_back(burn::tensor::activation::softmax(self.forward(input), 1)).await
+        crate::tensors::read_back(burn_tensor::activation::softmax(self.forward(input), 1)).await
     }
 
     /// Weights of the linear classifier, `[1000, 1280]` (for CAM).

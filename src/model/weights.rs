@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn_tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::pth::{PthTensor, read_legacy_state_dict};

@@ -5,10 +5,10 @@ pub mod methods;
 
 use std::cell::OnceCell;
 
-use burn::tensor::Tensor;
-use burn::tensor::activation::softmax;
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn_tensor::Tensor;
+use burn_tensor::activation::softmax;
+use burn_tensor::module::interpolate;
+use burn_tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use crate::error::{Error, Result};
 use crate::feedback::{self, FeedbackOptions, FeedbackRun, Flow, TraceRecord, Tracer, rules};

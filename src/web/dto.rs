@@ -3,10 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::closer::Look;
-use crate::feedback::TraceRecord;
 use crate::geometry::{BBox, Framing};
 use crate::map::Map;
+use crate::report::ClassReport;
 use crate::localize::BoxRule;
 use crate::localize::grabcut::GrabCutOptions;
 use crate::saliency::Method;
@@ -224,23 +223,14 @@ impl<'a> From<&'a Frame> for FrameInfo<'a> {
     }
 }
 
-/// One explained class as the page gets it (its 224×224 map travels beside it).
+/// One explained class as the page gets it: the report's fields (its 224×224 map travels beside it)
+/// and how it was boxed and coloured.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExplanationInfo {
-    /// Class index.
-    pub class: usize,
-    /// Class name.
-    pub name: &'static str,
-    /// Logit without gates.
-    pub score: f32,
-    /// Probability without gates.
-    pub probability: f32,
-    /// Box in original pixels.
-    #[serde(rename = "box")]
-    pub bbox: Option<BBox>,
-    /// Peak of the map in original pixels, `[x, y]`.
-    pub peak: (f32, f32),
+    /// Class, scores, box, peak, trace and looks, as the JSON report has them.
+    #[serde(flatten)]
+    pub result: ClassReport,
     /// Map width.
     pub map_width: usize,
     /// Map height.
@@ -253,60 +243,18 @@ pub struct ExplanationInfo {
     pub sigma: f32,
     /// The map's colour scale.
     pub scale: Scale,
-    /// The feedback trace.
-    pub trace: Vec<TraceStep>,
-    /// Where each look looked (the whole photo, then each closer look) and its box.
-    pub looks: Vec<Look>,
-}
-
-/// One feedback iteration in a result's trace.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TraceStep {
-    /// 0 before feedback changes anything, then one per iteration.
-    pub iteration: usize,
-    /// Class logit under the gates.
-    pub score: f32,
-    /// Class probability under the gates.
-    pub probability: f32,
-    /// Mean gate value per gated layer (33 numbers).
-    pub open_fraction: Vec<f32>,
-    /// Milliseconds since the run started.
-    pub elapsed_ms: f64,
-    /// Backward passes used so far.
-    pub backward_passes: usize,
-}
-
-impl From<&TraceRecord> for TraceStep {
-    fn from(r: &TraceRecord) -> Self {
-        Self {
-            iteration: r.iteration,
-            score: r.score,
-            probability: r.probability,
-            open_fraction: r.open_fraction.clone(),
-            elapsed_ms: r.elapsed_ms,
-            backward_passes: r.backward_passes,
-        }
-    }
 }
 
 impl From<&Explanation> for ExplanationInfo {
     fn from(e: &Explanation) -> Self {
         Self {
-            class: e.class,
-            name: e.name,
-            score: e.score,
-            probability: e.probability,
-            bbox: e.bbox,
-            peak: e.peak,
+            result: ClassReport::from(e),
             map_width: e.map.width,
             map_height: e.map.height,
             threshold: 0.0,
             box_rule: BoxRule::Peak,
             sigma: 0.0,
             scale: Scale::from(&e.map),
-            trace: e.trace.iter().map(TraceStep::from).collect(),
-            looks: e.looks.clone(),
         }
     }
 }

@@ -14,10 +14,11 @@ use crate::map::Map;
 use crate::localize::{BoxOptions, BoxRule};
 use crate::model::labels;
 use crate::overlay::{self, Heat, Label};
+use crate::report::Report;
 use crate::saliency::Method;
 use crate::session::{Prepared, Session};
 use crate::visualize::VisualizeOptions;
-pub use dto::{Classification, Constants, ExplainRequest, MethodRow, OverlayRequest, ExplanationInfo, FrameInfo, ImageInfo, LayerInfo, TraceStep, VisualizationInfo, VisualizeStepInfo};
+pub use dto::{Classification, Constants, ExplainRequest, MethodRow, OverlayRequest, ExplanationInfo, FrameInfo, ImageInfo, LayerInfo, VisualizationInfo, VisualizeStepInfo};
 pub use error::WebError;
 
 /// Installs the panic hook so that a Rust panic shows in the console with its message.
@@ -183,6 +184,18 @@ impl Engine {
         Ok((picture.width(), picture.height(), rgba_of(&picture)))
     }
 
+    /// The JSON report of what the page shows, in the shape `thinktwice localize` writes: `report`
+    /// read through the library's types (what else the page holds is left out), with the framing,
+    /// and the size where it has none, from the prepared image.
+    pub fn report_json(&self, mut report: Report) -> Result<String, WebError> {
+        let image = self.image()?;
+        if report.width == 0 || report.height == 0 {
+            (report.width, report.height) = image.original().dimensions();
+        }
+        report.framing = image.framing().name().to_owned();
+        Ok(report.to_json())
+    }
+
     /// Grows the image of the first class of `spec` (class model visualisation, the same code as
     /// `thinktwice visualize`); `on_step` gets every step with its picture as RGBA when it carries
     /// one, and returns whether to go on.
@@ -289,6 +302,14 @@ impl Engine {
         js_sys::Reflect::set(&object, &"width".into(), &width.into())?;
         js_sys::Reflect::set(&object, &"height".into(), &height.into())?;
         with_bytes(object.into(), "rgba", Some(&rgba))
+    }
+
+    /// `report({image, method, backend, threshold, boxRule, classes, frames, compare?})` → the JSON
+    /// text of the report `thinktwice localize` writes (see [`Report`]).
+    pub fn report(&self, report: JsValue) -> Result<String, JsValue> {
+        let report: Report =
+            serde_wasm_bindgen::from_value(report).map_err(|e| WebError::new("bad-input", format!("report: {e}")))?;
+        Ok(self.report_json(report)?)
     }
 
     /// `{top: [{index, name, probability}], probabilities: Float32Array, elapsedMs}`.

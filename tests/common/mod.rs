@@ -62,7 +62,7 @@ pub fn session() -> Session {
 }
 
 /// The network on `device` from the f32 weights.
-pub fn model(device: &burn::tensor::Device) -> EfficientNetLite0 {
+pub fn model(device: &burn_tensor::Device) -> EfficientNetLite0 {
     EfficientNetLite0::new(&weights("f32"), device).unwrap()
 }
 
