@@ -12,7 +12,9 @@ tools="${THINKTWICE_TOOLS:-$HOME/.cache/thinktwice/tools/wasm-bindgen-$version}"
 bindgen="$tools/bin/wasm-bindgen"
 if [ "$("$bindgen" --version 2>/dev/null | cut -d' ' -f2)" != "$version" ]; then
   echo "build-web: installing wasm-bindgen-cli $version (the version in Cargo.lock) into $tools"
-  cargo install -q --root "$tools" wasm-bindgen-cli --version "$version"
+  # Its own build folder (removed after), so that it never waits for the lock of ours.
+  cargo install -q --root "$tools" --target-dir "$tools/build" wasm-bindgen-cli --version "$version"
+  rm -rf "$tools/build"
 fi
 [ -x node_modules/binaryen/bin/wasm-opt ] || npm ci --no-audit --no-fund --silent
 out="${WEB_OUT:-pkg}"

@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
 # Runs every test: lints (clippy, warnings are errors), unit and golden tests (CPU, and native wgpu
-# where a Vulkan device exists), the session, robustness and CLI tests; then the browser build (once:
+# where a Vulkan device exists), the session, robustness and CLI tests; the browser build (once:
 # every browser test uses it), the wasm boundary, the page, the widget and the engine's worker in
 # headless Chromium (CPU and WebGPU). Under CI=true a test whose data is missing fails.
+#
+# The browser build needs nothing from the native stages, so it runs beside them: each leaves a
+# core idle much of the time (one big crate at a time, a single-threaded link-time optimisation and
+# wasm-opt), and on two cores the pair takes far less than one after the other. Its output is
+# printed when it is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
 stage() { echo "test.sh: $* (at $(( $(date +%s) - t0 )) s)"; }
+background=()
+trap 'kill "${background[@]}" 2>/dev/null || true' EXIT
+stage browser build started, beside the native stages
+npm ci --no-audit --no-fund --silent
+web_log=$(mktemp)
+scripts/build-web.sh > "$web_log" 2>&1 &
+web=$!
+background+=("$web")
 stage clippy
 cargo clippy --release --all-targets --quiet -- -D warnings
 stage native build, weights and samples
@@ -14,18 +27,18 @@ cargo run --release --quiet -- weights
 scripts/samples.sh
 stage native tests
 cargo test --release
-stage browser build
-npm ci --no-audit --no-fund --silent
-scripts/build-web.sh
+stage browser build: waiting for it
+if ! wait "$web"; then cat "$web_log"; echo "test.sh: the browser build failed" >&2; exit 1; fi
+cat "$web_log"
 stage browser tests
 node --test tests/web/
-# The site folder a static host gets, served as the README says (python3 -m http.server): the page tests again.
+# The site folder a static host gets (hashed engine files, service worker), served as the README
+# says (python3 -m http.server): the page loads from it, classifies and explains.
 stage site tests
 scripts/build-site.sh
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 (cd dist && exec python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1) &
-site=$!
-trap 'kill $site 2>/dev/null || true' EXIT
+background+=("$!")
 for _ in $(seq 50); do python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1])" "http://127.0.0.1:$port/index.html" 2>/dev/null && break; sleep 0.1; done
-SITE_URL="http://127.0.0.1:$port/" node --test tests/web/page.test.mjs
+SITE_URL="http://127.0.0.1:$port/" node --test --test-name-pattern="the sample explained at once" tests/web/page.test.mjs
 stage done
