@@ -4,10 +4,9 @@
 # every browser test uses it), the wasm boundary, the page, the widget and the engine's worker in
 # headless Chromium (CPU and WebGPU). Under CI=true a test whose data is missing fails.
 #
-# The browser build needs nothing from the native stages, so it runs beside them: each leaves a
-# core idle much of the time (one big crate at a time, a single-threaded link-time optimisation and
-# wasm-opt), and on two cores the pair takes far less than one after the other. Its output is
-# printed when it is done.
+# Two cores do more when two things run: the browser build runs beside the native build and tests
+# (it needs nothing from them), and clippy beside the browser tests (which keep a core waiting on
+# Chromium). The output of each is printed when it is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
@@ -20,8 +19,6 @@ web_log=$(mktemp)
 scripts/build-web.sh > "$web_log" 2>&1 &
 web=$!
 background+=("$web")
-stage clippy
-cargo clippy --release --all-targets --quiet -- -D warnings
 stage native build, weights and samples
 cargo run --release --quiet -- weights
 scripts/samples.sh
@@ -30,7 +27,11 @@ cargo test --release
 stage browser build: waiting for it
 if ! wait "$web"; then cat "$web_log"; echo "test.sh: the browser build failed" >&2; exit 1; fi
 cat "$web_log"
-stage browser tests
+stage browser tests, clippy beside them
+clippy_log=$(mktemp)
+cargo clippy --release --all-targets --quiet -- -D warnings > "$clippy_log" 2>&1 &
+clippy=$!
+background+=("$clippy")
 node --test tests/web/
 # The site folder a static host gets (hashed engine files, service worker), served as the README
 # says (python3 -m http.server): the page loads from it, classifies and explains.
@@ -40,5 +41,8 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 (cd dist && exec python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1) &
 background+=("$!")
 for _ in $(seq 50); do python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1])" "http://127.0.0.1:$port/index.html" 2>/dev/null && break; sleep 0.1; done
-SITE_URL="http://127.0.0.1:$port/" node --test --test-name-pattern="the sample explained at once" tests/web/page.test.mjs
+SITE_URL="http://127.0.0.1:$port/" node --test --test-name-pattern="the sample explained at once|works offline" tests/web/page.test.mjs
+stage clippy: waiting for it
+if ! wait "$clippy"; then cat "$clippy_log"; echo "test.sh: clippy found problems" >&2; exit 1; fi
+cat "$clippy_log"
 stage done
