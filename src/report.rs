@@ -78,40 +78,9 @@ pub struct ClassReport {
     /// The map's maximum in original pixels, `[x, y]`.
     pub peak: (f32, f32),
     /// The feedback trace (one step for a baseline).
-    pub trace: Vec<TraceStep>,
+    pub trace: Vec<TraceRecord>,
     /// Where each look looked (the whole photo, then each closer look) and its box.
     pub looks: Vec<Look>,
-}
-
-/// One feedback iteration in a class's trace.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TraceStep {
-    /// 0 before feedback changes anything, then one per iteration.
-    pub iteration: usize,
-    /// Class logit under the gates.
-    pub score: f32,
-    /// Class probability under the gates.
-    pub probability: f32,
-    /// Mean gate value per gated layer (33 numbers).
-    pub open_fraction: Vec<f32>,
-    /// Milliseconds since the run started.
-    pub elapsed_ms: f64,
-    /// Backward passes used so far.
-    pub backward_passes: usize,
-}
-
-impl From<&TraceRecord> for TraceStep {
-    fn from(r: &TraceRecord) -> Self {
-        Self {
-            iteration: r.iteration,
-            score: r.score,
-            probability: r.probability,
-            open_fraction: r.open_fraction.clone(),
-            elapsed_ms: r.elapsed_ms,
-            backward_passes: r.backward_passes,
-        }
-    }
 }
 
 impl From<&Explanation> for ClassReport {
@@ -123,7 +92,7 @@ impl From<&Explanation> for ClassReport {
             probability: e.probability,
             bbox: e.bbox,
             peak: e.peak,
-            trace: e.trace.iter().map(TraceStep::from).collect(),
+            trace: e.trace.iter().map(|r| TraceRecord { map: None, ..r.clone() }).collect(),
             looks: e.looks.clone(),
         }
     }
@@ -143,7 +112,7 @@ mod tests {
 
     #[test]
     fn a_report_reads_back_what_it_writes_and_ignores_what_the_page_adds() {
-        let step = TraceStep { iteration: 0, score: 9.5, probability: 0.5, open_fraction: vec![1.0; 33], elapsed_ms: 1.5, backward_passes: 0 };
+        let step = TraceRecord { iteration: 0, score: 9.5, probability: 0.5, open_fraction: vec![1.0; 33], elapsed_ms: 1.5, backward_passes: 0, map: None };
         let class = ClassReport {
             class: 281,
             name: "tabby".into(),

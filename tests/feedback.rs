@@ -5,6 +5,7 @@ mod common;
 use burn_tensor::{Device, Tensor, TensorData};
 use thinktwice::feedback::{self, FeedbackOptions, Flow, Tracer, rules};
 use thinktwice::geometry::{Framing, INPUT_SIZE};
+use thinktwice::model::Keep;
 use thinktwice::tensors::{self, read_back};
 use thinktwice::saliency::{self, Method, Readout, SaliencyOptions};
 use thinktwice::ExplainOptions;
@@ -221,7 +222,7 @@ fn soft_feedback_raises_the_score_and_closes_gates() {
         maps.set(maps.get() + 1);
         Flow::Continue(())
     })
-    .with_maps(|gates| Ok(net.forward_gated(x.clone(), gates, true).outputs[32].clone().sum_dim(1)
+    .with_maps(|gates| Ok(net.forward_gated(x.clone(), gates, Keep::Everything).outputs[32].clone().sum_dim(1)
         .repeat_dim(2, 32).repeat_dim(3, 32)));
     let run = pollster::block_on(feedback::soft(net, x.clone(), 282, &FeedbackOptions::default(), &mut tracer)).unwrap();
     drop(tracer);
@@ -239,7 +240,7 @@ fn fsp_can_keep_saturated_neurons_when_asked() {
     let session = common::session();
     let net = session.model();
     let x = session.prepare_encoded(&std::fs::read(photo).unwrap(), Framing::Whole).unwrap().input().clone();
-    let head_pre = net.forward_gated(x.clone(), &thinktwice::model::Gates::open(), true).pre_activations[32].clone();
+    let head_pre = net.forward_gated(x.clone(), &thinktwice::model::Gates::open(), Keep::PreActivations).pre_activations[32].clone();
     let saturated = head_pre.greater_equal_elem(6.0).float();
     let open_saturated = |select_saturated: bool| {
         let options = FeedbackOptions { select_saturated, ..FeedbackOptions::default() };

@@ -6,7 +6,7 @@ mod common;
 use burn_tensor::Device;
 use common::*;
 use thinktwice::backend::{self, BackendChoice};
-use thinktwice::model::{EfficientNetLite0, Gates, INPUT_SIZE, gated_layer_index};
+use thinktwice::model::{EfficientNetLite0, Gates, INPUT_SIZE, Keep, gated_layer_index};
 use thinktwice::tensors;
 
 const GATE_LAYERS_IN_GOLDEN: [&str; 3] = ["stem", "b8.dw", "head"];
@@ -102,7 +102,7 @@ fn gates_change_the_output_and_are_exposed() {
         ones.set(l, burn_tensor::Tensor::ones(*s, &device));
     }
     let plain = pollster::block_on(tensors::read_back(net.forward(x.clone()))).unwrap();
-    let out = net.forward_gated(x.clone(), &ones, true);
+    let out = net.forward_gated(x.clone(), &ones, Keep::Everything);
     assert_eq!(out.pre_activations.len(), 33);
     assert_eq!(out.outputs.len(), 33);
     assert_eq!(out.outputs[32].dims(), [1, 1280, 7, 7]);
@@ -111,7 +111,7 @@ fn gates_change_the_output_and_are_exposed() {
     // Closing the head gates leaves only the classifier bias.
     let mut closed = Gates::open();
     closed.set(32, burn_tensor::Tensor::zeros(shapes[32], &device));
-    let logits = pollster::block_on(tensors::read_back(net.forward_gated(x, &closed, false).logits)).unwrap();
+    let logits = pollster::block_on(tensors::read_back(net.forward_gated(x, &closed, Keep::Logits).logits)).unwrap();
     let bias_only = pollster::block_on(tensors::read_back(net.classify_features(burn_tensor::Tensor::zeros(shapes[32], &device)))).unwrap();
     assert!(max_abs(&logits, &bias_only) < 1e-6);
     assert!(max_abs(&logits, &plain) > 1.0);

@@ -16,7 +16,7 @@ use burn_tensor::Tensor;
 use web_time::Instant;
 
 use crate::error::{Error, Result};
-use crate::model::{self, EfficientNetLite0, Gates, NUM_GATED, Target};
+use crate::model::{self, EfficientNetLite0, Gates, Keep, NUM_GATED, Target};
 use crate::tensors::read_back;
 
 /// Options of every variant (defaults tuned on the dev set, see docs/RESULTS.md).
@@ -80,8 +80,9 @@ impl Default for FeedbackOptions {
     }
 }
 
-/// One step of a feedback run, as shown to the user.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// One step of a feedback run, as shown to the user (and written in the JSON report, without maps).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TraceRecord {
     /// 0 for the network before feedback, then one per iteration.
     pub iteration: usize,
@@ -96,7 +97,7 @@ pub struct TraceRecord {
     /// Backward passes used so far.
     pub backward_passes: usize,
     /// The saliency map under the current gates (row-major, input size), when the tracer asks for it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map: Option<Vec<f32>>,
 }
 
@@ -195,7 +196,7 @@ impl<'a, 't> Run<'a, 't> {
     }
 
     async fn score(&mut self, gates: &Gates) -> Result<f32> {
-        let logits = self.net.forward_gated(self.input.clone(), gates, false).logits;
+        let logits = self.net.forward_gated(self.input.clone(), gates, Keep::Logits).logits;
         self.record(logits, gates).await
     }
 
@@ -298,7 +299,7 @@ pub async fn hard(
             if flipped == 0.0 {
                 continue;
             }
-            let logits = net.forward_gated(input.clone(), &proposal, false).logits;
+            let logits = net.forward_gated(input.clone(), &proposal, Keep::Logits).logits;
             let score = read_back(logits.clone().narrow(1, class, 1)).await?[0];
             if score >= best {
                 best = run.record(logits, &proposal).await?;

@@ -3,6 +3,8 @@
 
 use burn_tensor::Tensor;
 
+/// [`gated`] where a gate is set, [`gradient`] (all open) where it is not.
+pub use crate::model::under_gates;
 pub use crate::model::through_relu6;
 
 /// Plain gradient (Simonyan et al. 2014): `∂S/∂x = g ⊙ 1[0 < x < 6]`.
@@ -12,15 +14,7 @@ pub fn gradient(g: Tensor<4>, pre: &Tensor<4>) -> Tensor<4> {
 
 /// Gated gradient, the feedback network's backward pass: `∂S/∂x = g ⊙ z ⊙ 1[0 < x < 6]`.
 pub fn gated(g: Tensor<4>, pre: &Tensor<4>, z: &Tensor<4>) -> Tensor<4> {
-    through_relu6(g * z.clone(), pre)
-}
-
-/// [`gated`] where a gate is set, [`gradient`] (all open) where it is not.
-pub fn under_gates(g: Tensor<4>, pre: &Tensor<4>, z: Option<&Tensor<4>>) -> Tensor<4> {
-    match z {
-        Some(z) => gated(g, pre, z),
-        None => gradient(g, pre),
-    }
+    under_gates(g, pre, Some(z))
 }
 
 /// Deconvnet (Zeiler & Fergus 2014): the ReLU is applied to the signal going back, `max(g, 0)`,

@@ -6,7 +6,7 @@
 use burn_tensor::Tensor;
 use burn_tensor::activation::{relu6, softmax};
 
-use super::{EfficientNetLite0, Gates, NUM_GATED, check_class};
+use super::{EfficientNetLite0, Gates, Keep, NUM_GATED, check_class};
 use crate::error::{Error, Result};
 
 impl EfficientNetLite0 {
@@ -29,7 +29,7 @@ impl EfficientNetLite0 {
         if n != 1 {
             return Err(Error::Shape(format!("class_gradients takes one image, got a batch of {n}")));
         }
-        let forward = self.forward_gated(input.clone(), gates, true);
+        let forward = self.forward_gated(input.clone(), gates, Keep::PreActivations);
         let head = forward.pre_activations[NUM_GATED - 1].dims();
         let seed = match target {
             Target::Logit => self.class_seed(class, head)?,
@@ -44,11 +44,7 @@ impl EfficientNetLite0 {
         let mut gate_grads: Vec<Option<Tensor<4>>> = vec![None; NUM_GATED];
         let input_grad = self.backward_with(input.dims(), &forward.pre_activations, seed, &mut |layer, g, pre| {
             gate_grads[layer] = Some(g.clone() * relu6(pre.clone()));
-            let g = match gates.get(layer) {
-                Some(z) => g * z.clone(),
-                None => g,
-            };
-            through_relu6(g, pre)
+            under_gates(g, pre, gates.get(layer))
         })?;
         let missing = || Error::Device("backward pass produced no gradient".into());
         let gates = gate_grads.into_iter().map(|g| g.ok_or_else(missing)).collect::<Result<Vec<_>>>()?;
@@ -122,7 +118,7 @@ impl EfficientNetLite0 {
         class: usize,
         rule: &mut dyn FnMut(usize, Tensor<4>, &Tensor<4>) -> Tensor<4>,
     ) -> Result<(Tensor<2>, Tensor<4>)> {
-        let forward = self.forward_gated(input.clone(), gates, true);
+        let forward = self.forward_gated(input.clone(), gates, Keep::PreActivations);
         let seed = self.class_seed(class, forward.pre_activations[NUM_GATED - 1].dims())?;
         let input_gradient = self.backward_with(input.dims(), &forward.pre_activations, seed, rule)?;
         Ok((forward.logits, input_gradient))
@@ -133,6 +129,15 @@ impl EfficientNetLite0 {
 /// zeroed in place where `x` is clipped rather than multiplied by a mask made of floats.
 pub fn through_relu6(g: Tensor<4>, pre: &Tensor<4>) -> Tensor<4> {
     g.mask_fill(pre.clone().lower_equal_elem(0.0), 0.0).mask_fill(pre.clone().greater_equal_elem(6.0), 0.0)
+}
+
+/// `g ⊙ z ⊙ 1[0 < x < 6]`, the gated network's own backward step at `y = z ⊙ relu6(x)`, where a
+/// gate `z` is set; [`through_relu6`] (all open) where it is not.
+pub fn under_gates(g: Tensor<4>, pre: &Tensor<4>, z: Option<&Tensor<4>>) -> Tensor<4> {
+    match z {
+        Some(z) => through_relu6(g * z.clone(), pre),
+        None => through_relu6(g, pre),
+    }
 }
 
 /// What a backward pass differentiates.

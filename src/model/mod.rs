@@ -20,7 +20,7 @@ use burn_tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn_tensor::{Device, Tensor};
 
 use crate::error::{Error, Result};
-pub use backward::{ClassGradients, Target, through_relu6};
+pub use backward::{ClassGradients, Target, through_relu6, under_gates};
 pub use weights::{Precision, Weights};
 
 pub use crate::geometry::INPUT_SIZE;
@@ -269,10 +269,22 @@ impl Gates {
 pub struct GatedOutput {
     /// Class scores before softmax, `[batch, 1000]`.
     pub logits: Tensor<2>,
-    /// Each gated layer's pre-activation `bn(conv(x))`, when asked for.
+    /// Each gated layer's pre-activation `bn(conv(x))`, unless [`Keep::Logits`].
     pub pre_activations: Vec<Tensor<4>>,
-    /// Each gated layer's output `z ⊙ relu6(pre)`, when asked for.
+    /// Each gated layer's output `z ⊙ relu6(pre)`, with [`Keep::Everything`] only.
     pub outputs: Vec<Tensor<4>>,
+}
+
+/// What a gated forward pass keeps of each gated layer besides the logits (what is not kept is
+/// freed as the pass goes: a backward pass needs the pre-activations only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Nothing: the logits alone.
+    Logits,
+    /// Each layer's pre-activation, what a backward pass needs.
+    PreActivations,
+    /// Each layer's pre-activation and output.
+    Everything,
 }
 
 /// EfficientNet-Lite0 (ImageNet, 1000 classes) with gateable ReLU6 layers.
@@ -313,8 +325,8 @@ impl EfficientNetLite0 {
         self.forward_with(input, &mut |_, pre| relu6(pre))
     }
 
-    /// Forward pass with gates; optionally keeps every gated layer's pre-activation and output.
-    pub fn forward_gated(&self, input: Tensor<4>, gates: &Gates, keep_activations: bool) -> GatedOutput {
+    /// Forward pass with gates, keeping what `keep` asks of every gated layer.
+    pub fn forward_gated(&self, input: Tensor<4>, gates: &Gates, keep: Keep) -> GatedOutput {
         let mut pre_activations = Vec::new();
         let mut outputs = Vec::new();
         let logits = self.forward_with(input, &mut |layer, pre| {
@@ -322,8 +334,10 @@ impl EfficientNetLite0 {
                 Some(z) => z.clone() * relu6(pre.clone()),
                 None => relu6(pre.clone()),
             };
-            if keep_activations {
+            if keep != Keep::Logits {
                 pre_activations.push(pre);
+            }
+            if keep == Keep::Everything {
                 outputs.push(out.clone());
             }
             out

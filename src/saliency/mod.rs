@@ -13,7 +13,7 @@ use burn_tensor::ops::{InterpolateMode, InterpolateOptions};
 use crate::error::{Error, Result};
 use crate::feedback::{self, FeedbackOptions, FeedbackRun, Flow, TraceRecord, Tracer, rules};
 use crate::map::Map;
-use crate::model::{EfficientNetLite0, Gates, NUM_GATED, check_class};
+use crate::model::{EfficientNetLite0, Gates, Keep, NUM_GATED, check_class};
 use crate::tensors::read_back;
 pub use methods::{METHODS, Method, MethodInfo, Needs, Readout};
 
@@ -137,14 +137,14 @@ fn gates_map(
     match readout {
         Readout::Gradient => gradient_map(net, input, class, gates, Rule::Gated),
         Readout::Energy => {
-            let out = net.forward_gated(input.clone(), gates, true);
+            let out = net.forward_gated(input.clone(), gates, Keep::Everything);
             sum_of_layer_maps(&options.energy_layers, input, |l| {
                 let a = out.outputs.get(l).ok_or_else(|| Error::Shape(format!("no gated layer {l}")))?;
                 Ok(a.clone().sum_dim(1))
             })
         }
         Readout::SignedCam => {
-            let out = net.forward_gated(input.clone(), gates, true);
+            let out = net.forward_gated(input.clone(), gates, Keep::PreActivations);
             let head = NUM_GATED - 1;
             let a = out.pre_activations[head].clone().clamp(0.0, 6.0);
             let [_, c, fh, fw] = a.dims();
@@ -174,7 +174,7 @@ fn gates_map(
             })
         }
         Readout::Cam | Readout::ContrastiveCam => {
-            let out = net.forward_gated(input.clone(), gates, true);
+            let out = net.forward_gated(input.clone(), gates, Keep::Everything);
             let a = out.outputs[NUM_GATED - 1].clone();
             let [_, c, fh, fw] = a.dims();
             let weights = match readout {
@@ -228,7 +228,7 @@ fn rgb_max_abs(g: Tensor<4>) -> Tensor<4> {
 
 /// CAM (`Σ_k w_ck A_k`) or Grad-CAM (`ReLU(Σ_k α_k A_k)`) of the head activation, upsampled.
 fn cam(net: &EfficientNetLite0, input: &Tensor<4>, class: usize, grad_cam: bool) -> Result<Tensor<4>> {
-    let out = net.forward_gated(input.clone(), &Gates::open(), true);
+    let out = net.forward_gated(input.clone(), &Gates::open(), Keep::Everything);
     let a = out.outputs[NUM_GATED - 1].clone();
     let [_, c, fh, fw] = a.dims();
     let weights = if grad_cam {
