@@ -14,12 +14,13 @@ if [ "$pinned" != "$version" ]; then
   echo "build-web: Cargo.lock has wasm-bindgen $version but tools/bindgen pins $pinned: set both to one version" >&2
   exit 1
 fi
-# Installed outside the clone (kept with the build cache), in a folder named after its sources, and
-# called by its path: cargo's own bin folder need not be on PATH (CI's is not).
+# Installed outside the clone (kept with the build cache), in a folder named after its sources (a
+# change to them builds it again), and called by its path: cargo's own bin folder need not be on
+# PATH (CI's is not).
 sources=$(cat tools/bindgen/Cargo.toml tools/bindgen/Cargo.lock tools/bindgen/src/*.rs | sha256sum | cut -c1-12)
 tools="${THINKTWICE_TOOLS:-$HOME/.cache/thinktwice/tools/bindgen-$sources}"
 bindgen="$tools/bin/thinktwice-bindgen"
-if [ "$("$bindgen" --version 2>/dev/null | cut -d' ' -f2)" != "$version" ]; then
+if [ ! -x "$bindgen" ]; then
   echo "build-web: building tools/bindgen (wasm-bindgen $version) into $tools"
   # Its own build folder (removed after), so that it never waits for the lock of ours.
   cargo install -q --locked --root "$tools" --path tools/bindgen --target-dir "$tools/build"

@@ -1,6 +1,6 @@
 //! `thinktwice-bindgen INPUT.wasm OUT_DIR NAME`: what `wasm-bindgen --target web
 //! --remove-name-section --out-dir OUT_DIR --out-name NAME INPUT.wasm` writes (the same library,
-//! with the CLI's defaults), or `--version`.
+//! with the CLI's defaults).
 
 use std::process::ExitCode;
 
@@ -9,10 +9,6 @@ use wasm_bindgen_cli_support::Bindgen;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
-        [flag] if flag == "--version" => {
-            println!("wasm-bindgen {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
         [input, out_dir, name] => match generate(input, out_dir, name) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -21,7 +17,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: thinktwice-bindgen INPUT.wasm OUT_DIR NAME | --version");
+            eprintln!("usage: thinktwice-bindgen INPUT.wasm OUT_DIR NAME");
             ExitCode::from(2)
         }
     }
