@@ -2,13 +2,14 @@
 # Builds the browser app: the library for wasm32 (profile `web`: LTO, SIMD), wasm-bindgen's JS glue
 # into pkg/ (tools/bindgen), then binaryen's wasm-opt -O2 (the npm package, pinned in package.json:
 # Debian's binaryen 108 breaks wasm-bindgen output; -O2 runs as fast as -Oz in the browser, in
-# three quarters of the time, for 1% more gzip: README, "Size and speed"). WEB_OUT, WASM_OPT_LEVEL, WEB_CARGO_ARGS and
-# CARGO_PROFILE_WEB_OPT_LEVEL let scripts/wasm-profiles.sh build the variants it compares.
+# three quarters of the time, for 1% more gzip: README, "Size and speed"). WEB_OUT,
+# WASM_OPT_LEVEL, WEB_CARGO_ARGS and CARGO_PROFILE_WEB_OPT_LEVEL let scripts/wasm-profiles.sh build
+# the variants it compares.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
 # The JS glue comes from tools/bindgen: wasm-bindgen's own library (the CLI without its test runner,
-# HTTP client and TLS stack, a fifth of the build), pinned to the version in Cargo.lock.
+# HTTP client and TLS stack: about a fifth of the CLI's build), pinned to the version in Cargo.lock.
 pinned=$(sed -n 's/^wasm-bindgen-cli-support = "=\(.*\)"/\1/p' tools/bindgen/Cargo.toml)
 if [ "$pinned" != "$version" ]; then
   echo "build-web: Cargo.lock has wasm-bindgen $version but tools/bindgen pins $pinned: set both to one version" >&2
