@@ -4,9 +4,9 @@
 //! backprop and the feedback rules are others. The linear parts are exact in every case.
 
 use burn_tensor::Tensor;
-use burn_tensor::activation::{relu6, softmax};
+use burn_tensor::activation::softmax;
 
-use super::{EfficientNetLite0, Gates, Keep, NUM_GATED, check_class};
+use super::{EfficientNetLite0, Gates, Keep, NUM_GATED, check_class, fused};
 use crate::error::{Error, Result};
 
 impl EfficientNetLite0 {
@@ -43,8 +43,9 @@ impl EfficientNetLite0 {
         };
         let mut gate_grads: Vec<Option<Tensor<4>>> = vec![None; NUM_GATED];
         let input_grad = self.backward_with(input.dims(), &forward.pre_activations, seed, &mut |layer, g, pre| {
-            gate_grads[layer] = Some(g.clone() * relu6(pre.clone()));
-            under_gates(g, pre, gates.get(layer))
+            let (gate_grad, step) = fused::gate_gradient_and_step(g, pre, gates.get(layer));
+            gate_grads[layer] = Some(gate_grad);
+            step
         })?;
         let missing = || Error::Device("backward pass produced no gradient".into());
         let gates = gate_grads.into_iter().map(|g| g.ok_or_else(missing)).collect::<Result<Vec<_>>>()?;
@@ -125,19 +126,15 @@ impl EfficientNetLite0 {
     }
 }
 
-/// `g ⊙ 1[0 < x < 6]`: the gradient ReLU6 passes back (PyTorch's convention at the kinks),
-/// zeroed in place where `x` is clipped rather than multiplied by a mask made of floats.
+/// `g ⊙ 1[0 < x < 6]`: the gradient ReLU6 passes back (PyTorch's convention at the kinks).
 pub fn through_relu6(g: Tensor<4>, pre: &Tensor<4>) -> Tensor<4> {
-    g.mask_fill(pre.clone().lower_equal_elem(0.0), 0.0).mask_fill(pre.clone().greater_equal_elem(6.0), 0.0)
+    fused::under_gates(g, pre, None)
 }
 
 /// `g ⊙ z ⊙ 1[0 < x < 6]`, the gated network's own backward step at `y = z ⊙ relu6(x)`, where a
 /// gate `z` is set; [`through_relu6`] (all open) where it is not.
 pub fn under_gates(g: Tensor<4>, pre: &Tensor<4>, z: Option<&Tensor<4>>) -> Tensor<4> {
-    match z {
-        Some(z) => through_relu6(g * z.clone(), pre),
-        None => through_relu6(g, pre),
-    }
+    fused::under_gates(g, pre, z)
 }
 
 /// What a backward pass differentiates.

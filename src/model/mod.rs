@@ -10,11 +10,11 @@
 
 mod backward;
 pub mod cost;
+mod fused;
 pub mod labels;
 pub mod pth;
 pub mod weights;
 
-use burn_tensor::activation::relu6;
 use burn_tensor::module::{conv2d, conv_transpose2d};
 use burn_tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn_tensor::{Device, Tensor};
@@ -209,7 +209,7 @@ impl Conv {
             dilation: [1, 1],
             groups: self.groups,
         };
-        conv2d(x, self.weight.clone(), None, options) * self.scale.clone() + self.shift.clone()
+        fused::batch_norm(conv2d(x, self.weight.clone(), None, options), &self.scale, &self.shift)
     }
 
     /// Vector-Jacobian product of this (linear) layer: `Jᵀ g` for an input of `input_shape`.
@@ -322,7 +322,7 @@ impl EfficientNetLite0 {
 
     /// Plain forward pass: input `[N, 3, H, W]` (normalised, see [`crate::imaging`]) → logits `[N, 1000]`.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
-        self.forward_with(input, &mut |_, pre| relu6(pre))
+        self.forward_with(input, &mut |_, pre| fused::gated_relu6(pre, None))
     }
 
     /// Forward pass with gates, keeping what `keep` asks of every gated layer.
@@ -330,13 +330,11 @@ impl EfficientNetLite0 {
         let mut pre_activations = Vec::new();
         let mut outputs = Vec::new();
         let logits = self.forward_with(input, &mut |layer, pre| {
-            let out = match gates.get(layer) {
-                Some(z) => z.clone() * relu6(pre.clone()),
-                None => relu6(pre.clone()),
-            };
-            if keep != Keep::Logits {
-                pre_activations.push(pre);
+            if keep == Keep::Logits {
+                return fused::gated_relu6(pre, gates.get(layer));
             }
+            let out = fused::gated_relu6_kept(&pre, gates.get(layer));
+            pre_activations.push(pre);
             if keep == Keep::Everything {
                 outputs.push(out.clone());
             }

@@ -1,0 +1,389 @@
+//! The gated network's element-wise steps, each fused into one pass over memory on the CPU.
+//!
+//! burn's tensor operations run each step as its own pass into its own fresh buffer: a gated
+//! layer's BatchNorm, ReLU6 and gate take four passes forward (scale, shift, clamp, gate) and
+//! about seven backward (two comparisons, two masked fills, the gate, the gate's gradient). On the
+//! CPU (burn-flex) these functions read the tensors' memory directly and take one pass, written
+//! over their input where nothing else holds it. Elsewhere (wgpu), or for a tensor that is not a
+//! plain contiguous `f32` buffer, they run burn's operations instead. Both compute the same
+//! formula with the same roundings (one multiply and one add, a clamp, one multiply), so the CPU
+//! results are bit for bit those of the unfused passes.
+
+use burn_flex::{Flex, FlexTensor};
+use burn_tensor::activation::relu6;
+use burn_tensor::{DType, Device, Tensor, TensorData};
+
+/// `x · scale + shift` per channel (inference BatchNorm); `scale`, `shift` are `[1, C, 1, 1]`.
+pub fn batch_norm(x: Tensor<4>, scale: &Tensor<4>, shift: &Tensor<4>) -> Tensor<4> {
+    let [_, channels, h, w] = x.dims();
+    let (Some(s), Some(b)) = (Host::of(scale), Host::of(shift)) else {
+        return x * scale.clone() + shift.clone();
+    };
+    match Owned::of(x) {
+        Ok(mut out) => {
+            let (s, b) = (s.values(), b.values());
+            each_chunk(out.values_mut(), h * w, |start, o| {
+                for (i, plane) in o.chunks_exact_mut(h * w).enumerate() {
+                    let c = (start / (h * w) + i) % channels;
+                    let (s, b) = (s[c], b[c]);
+                    for v in plane {
+                        *v = *v * s + b;
+                    }
+                }
+            });
+            out.into_tensor()
+        }
+        Err(x) => *x * scale.clone() + shift.clone(),
+    }
+}
+
+/// `z ⊙ relu6(pre)`, or `relu6(pre)` without a gate, written over `pre` when nothing else holds it.
+pub fn gated_relu6(pre: Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
+    let z = match gate {
+        Some(z) => match Host::like(z, pre.dims()) {
+            Some(z) => Some(z),
+            None => return gated_relu6_by_ops(pre, gate),
+        },
+        None => None,
+    };
+    match Owned::of(pre) {
+        Ok(mut out) => {
+            match &z {
+                Some(z) => each_chunk(out.values_mut(), 1, |start, o| {
+                    for (o, &z) in o.iter_mut().zip(&z.values()[start..]) {
+                        *o = z * o.clamp(0.0, 6.0);
+                    }
+                }),
+                None => each_chunk(out.values_mut(), 1, |_, o| o.iter_mut().for_each(|o| *o = o.clamp(0.0, 6.0))),
+            }
+            out.into_tensor()
+        }
+        Err(pre) => gated_relu6_kept(&pre, gate),
+    }
+}
+
+/// `z ⊙ relu6(pre)` into a new tensor, `pre` left as it is (a backward pass will read it).
+pub fn gated_relu6_kept(pre: &Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
+    let shape = pre.dims();
+    let Some(x) = Host::of(pre) else {
+        return gated_relu6_by_ops(pre.clone(), gate);
+    };
+    let z = match gate {
+        Some(z) => match Host::like(z, shape) {
+            Some(z) => Some(z),
+            None => return gated_relu6_by_ops(pre.clone(), gate),
+        },
+        None => None,
+    };
+    let mut out = Owned::new(shape);
+    each_chunk(out.values_mut(), 1, |start, o| {
+        let x = &x.values()[start..];
+        match &z {
+            Some(z) => {
+                for ((o, &x), &z) in o.iter_mut().zip(x).zip(&z.values()[start..]) {
+                    *o = z * x.clamp(0.0, 6.0);
+                }
+            }
+            None => o.iter_mut().zip(x).for_each(|(o, &x)| *o = x.clamp(0.0, 6.0)),
+        }
+    });
+    out.into_tensor()
+}
+
+fn gated_relu6_by_ops(pre: Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
+    match gate {
+        Some(z) => z.clone() * relu6(pre),
+        None => relu6(pre),
+    }
+}
+
+/// `g ⊙ z ⊙ 1[0 < pre < 6]`, the gradient a gated ReLU6 `y = z ⊙ relu6(pre)` passes back
+/// (PyTorch's convention at the kinks), written over `g` when nothing else holds it.
+pub fn under_gates(g: Tensor<4>, pre: &Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
+    let shape = g.dims();
+    let (Some(x), z) = (Host::like(pre, shape), gate.map(|z| Host::like(z, shape))) else {
+        return under_gates_by_ops(g, pre, gate);
+    };
+    if matches!(z, Some(None)) {
+        return under_gates_by_ops(g, pre, gate);
+    }
+    let z = z.flatten();
+    let mut out = match Owned::of(g) {
+        Ok(out) => out,
+        Err(g) => match Host::of(&g) {
+            Some(g) => Owned::copy_of(&g, shape),
+            None => return under_gates_by_ops(*g, pre, gate),
+        },
+    };
+    each_chunk(out.values_mut(), 1, |start, o| {
+        let x = &x.values()[start..];
+        match &z {
+            Some(z) => {
+                for ((o, &x), &z) in o.iter_mut().zip(x).zip(&z.values()[start..]) {
+                    *o = if x > 0.0 && x < 6.0 { *o * z } else { 0.0 };
+                }
+            }
+            None => o.iter_mut().zip(x).for_each(|(o, &x)| *o = if x > 0.0 && x < 6.0 { *o } else { 0.0 }),
+        }
+    });
+    out.into_tensor()
+}
+
+fn under_gates_by_ops(g: Tensor<4>, pre: &Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
+    let g = match gate {
+        Some(z) => g * z.clone(),
+        None => g,
+    };
+    g.mask_fill(pre.clone().lower_equal_elem(0.0), 0.0).mask_fill(pre.clone().greater_equal_elem(6.0), 0.0)
+}
+
+/// `(g ⊙ relu6(pre), under_gates(g, pre, z))`: the gradient with respect to a layer's gate
+/// (`∂S/∂z = ∂S/∂y ⊙ relu6(x)`) and the one passed on, from one pass over `g` and `pre`.
+pub fn gate_gradient_and_step(g: Tensor<4>, pre: &Tensor<4>, gate: Option<&Tensor<4>>) -> (Tensor<4>, Tensor<4>) {
+    let shape = g.dims();
+    let by_ops = |g: Tensor<4>| (g.clone() * relu6(pre.clone()), under_gates_by_ops(g, pre, gate));
+    let (Some(x), z) = (Host::like(pre, shape), gate.map(|z| Host::like(z, shape))) else {
+        return by_ops(g);
+    };
+    if matches!(z, Some(None)) {
+        return by_ops(g);
+    }
+    let z = z.flatten();
+    let mut step = match Owned::of(g) {
+        Ok(out) => out,
+        Err(g) => match Host::of(&g) {
+            Some(g) => Owned::copy_of(&g, shape),
+            None => return by_ops(*g),
+        },
+    };
+    let mut gate_gradient = Owned::new(shape);
+    each_chunk_pair(step.values_mut(), gate_gradient.values_mut(), |start, g, dz| {
+        let x = &x.values()[start..];
+        match &z {
+            Some(z) => {
+                for (((g, dz), &x), &z) in g.iter_mut().zip(dz).zip(x).zip(&z.values()[start..]) {
+                    *dz = *g * x.clamp(0.0, 6.0);
+                    *g = if x > 0.0 && x < 6.0 { *g * z } else { 0.0 };
+                }
+            }
+            None => {
+                for ((g, dz), &x) in g.iter_mut().zip(dz).zip(x) {
+                    *dz = *g * x.clamp(0.0, 6.0);
+                    *g = if x > 0.0 && x < 6.0 { *g } else { 0.0 };
+                }
+            }
+        }
+    });
+    (gate_gradient.into_tensor(), step.into_tensor())
+}
+
+/// A CPU tensor's values, read in place: a contiguous `f32` buffer holding exactly the tensor.
+struct Host(FlexTensor);
+
+impl Host {
+    fn of(t: &Tensor<4>) -> Option<Self> {
+        if t.device() != Device::flex() {
+            return None;
+        }
+        let flex = t.clone().try_into_primitive::<Flex>().ok()?;
+        plain(&flex).then_some(Self(flex))
+    }
+
+    /// Like [`Host::of`], for a tensor of `shape` only.
+    fn like(t: &Tensor<4>, shape: [usize; 4]) -> Option<Self> {
+        (t.dims() == shape).then(|| Self::of(t)).flatten()
+    }
+
+    fn values(&self) -> &[f32] {
+        self.0.storage::<f32>()
+    }
+}
+
+/// A CPU tensor nothing else holds, whose values may be written over.
+struct Owned(FlexTensor);
+
+impl Owned {
+    /// `t` itself when it is a plain CPU buffer that nothing else holds; `t` back otherwise
+    /// (boxed: a tensor handle is over 500 bytes).
+    fn of(t: Tensor<4>) -> Result<Self, Box<Tensor<4>>> {
+        if t.device() != Device::flex() {
+            return Err(Box::new(t));
+        }
+        let flex = match t.try_into_primitive::<Flex>() {
+            Ok(flex) => flex,
+            Err(e) => unreachable!("a tensor on the CPU device is a burn-flex tensor: {e:?}"),
+        };
+        if plain(&flex) && flex.is_unique() { Ok(Self(flex)) } else { Err(Box::new(Tensor::from_primitive::<Flex>(flex))) }
+    }
+
+    /// A new buffer of `shape` (its values are set by the caller before it is read).
+    fn new(shape: [usize; 4]) -> Self {
+        Self::from_vec(vec![0.0; shape.iter().product()], shape)
+    }
+
+    fn copy_of(values: &Host, shape: [usize; 4]) -> Self {
+        Self::from_vec(values.values().to_vec(), shape)
+    }
+
+    fn from_vec(values: Vec<f32>, shape: [usize; 4]) -> Self {
+        Self(FlexTensor::from_data(TensorData::new(values, shape)))
+    }
+
+    fn values_mut(&mut self) -> &mut [f32] {
+        self.0.storage_mut::<f32>()
+    }
+
+    fn into_tensor(self) -> Tensor<4> {
+        Tensor::from_primitive::<Flex>(self.0)
+    }
+}
+
+/// Whether a burn-flex tensor is an `f32` buffer holding exactly its values, in order.
+fn plain(t: &FlexTensor) -> bool {
+    let n = t.layout().num_elements();
+    t.dtype() == DType::F32 && t.layout().contiguous_offsets() == Some((0, n)) && t.bytes().len() == n * 4
+}
+
+/// Below this many values a pass is not split between threads (the hand-off costs more).
+const SERIAL: usize = 1 << 15;
+
+/// Runs `f(start, chunk)` over `out` in chunks whose length is a multiple of `align`, on all
+/// threads natively (one in the browser); `start` is the chunk's offset in `out`.
+fn each_chunk(out: &mut [f32], align: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let len = chunk_len(out.len(), align);
+    #[cfg(not(target_family = "wasm"))]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(len).enumerate().for_each(|(i, o)| f(i * len, o));
+    }
+    #[cfg(target_family = "wasm")]
+    out.chunks_mut(len).enumerate().for_each(|(i, o)| f(i * len, o));
+}
+
+/// [`each_chunk`] over two buffers of one length side by side.
+fn each_chunk_pair(a: &mut [f32], b: &mut [f32], f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync) {
+    let len = chunk_len(a.len(), 1);
+    #[cfg(not(target_family = "wasm"))]
+    {
+        use rayon::prelude::*;
+        a.par_chunks_mut(len).zip(b.par_chunks_mut(len)).enumerate().for_each(|(i, (a, b))| f(i * len, a, b));
+    }
+    #[cfg(target_family = "wasm")]
+    a.chunks_mut(len).zip(b.chunks_mut(len)).enumerate().for_each(|(i, (a, b))| f(i * len, a, b));
+}
+
+/// Chunk length for `n` values: whole when small, else about four chunks per thread, a multiple of `align`.
+fn chunk_len(n: usize, align: usize) -> usize {
+    #[cfg(not(target_family = "wasm"))]
+    let threads = rayon::current_num_threads();
+    #[cfg(target_family = "wasm")]
+    let threads = 1;
+    if n <= SERIAL || threads == 1 {
+        return n.max(1);
+    }
+    let len = n.div_ceil(4 * threads).max(SERIAL / 2);
+    len.div_ceil(align.max(1)) * align.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHAPE: [usize; 4] = [1, 5, 9, 7];
+
+    /// Values across ReLU6's range, with exact zeros and sixes (the kinks) among them.
+    fn tensor(seed: u32, low: f32, high: f32) -> Tensor<4> {
+        let n = SHAPE.iter().product::<usize>();
+        let mut state = seed.wrapping_mul(2_654_435_761).max(1);
+        let values = (0..n)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                match i % 11 {
+                    3 => 0.0,
+                    7 => 6.0,
+                    _ => low + (high - low) * (state as f32 / u32::MAX as f32),
+                }
+            })
+            .collect::<Vec<f32>>();
+        Tensor::from_data(TensorData::new(values, SHAPE), &Device::flex())
+    }
+
+    fn bits(t: Tensor<4>) -> Vec<u32> {
+        t.into_data().try_to_vec::<f32>().unwrap().into_iter().map(f32::to_bits).collect()
+    }
+
+    #[test]
+    fn batch_norm_is_bit_for_bit_the_unfused_scale_and_shift() {
+        let x = tensor(1, -3.0, 3.0);
+        let scale = tensor(2, 0.1, 2.0).narrow(2, 0, 1).narrow(3, 0, 1);
+        let shift = tensor(3, -1.0, 1.0).narrow(2, 0, 1).narrow(3, 0, 1);
+        let (scale, shift) = (Tensor::from_data(scale.into_data(), &Device::flex()), Tensor::from_data(shift.into_data(), &Device::flex()));
+        let expected = bits(x.clone() * scale.clone() + shift.clone());
+        let held = x.clone();
+        assert_eq!(bits(batch_norm(x.clone(), &scale, &shift)), expected, "input shared: burn's ops");
+        drop(x);
+        let before = bits(held.clone());
+        let owned = Tensor::from_data(held.into_data(), &Device::flex());
+        assert_eq!(bits(batch_norm(owned, &scale, &shift)), expected, "input owned: fused, in place");
+        assert_ne!(before, expected);
+    }
+
+    #[test]
+    fn gated_relu6_is_bit_for_bit_the_unfused_clamp_and_gate() {
+        let (pre, z) = (tensor(4, -2.0, 8.0), tensor(5, 0.0, 1.0));
+        for gate in [Some(&z), None] {
+            let expected = bits(gated_relu6_by_ops(pre.clone(), gate));
+            assert_eq!(bits(gated_relu6_kept(&pre, gate)), expected);
+            assert_eq!(bits(gated_relu6(pre.clone(), gate)), expected, "pre shared");
+            let owned = Tensor::from_data(pre.clone().into_data(), &Device::flex());
+            assert_eq!(bits(gated_relu6(owned, gate)), expected, "pre owned");
+        }
+        assert_eq!(bits(pre.clone()), bits(tensor(4, -2.0, 8.0)), "a held input is never written over");
+    }
+
+    #[test]
+    fn backward_steps_are_bit_for_bit_the_unfused_masks() {
+        let (g, pre, z) = (tensor(6, -1.0, 1.0), tensor(7, -2.0, 8.0), tensor(8, 0.0, 1.0));
+        // A broadcast view (how the head's seed arrives) takes burn's ops; so does a shared `g`.
+        let broadcast = tensor(9, -1.0, 1.0).narrow(2, 0, 1).expand(SHAPE);
+        for g in [g.clone(), broadcast] {
+            for gate in [Some(&z), None] {
+                let expected_step = bits(under_gates_by_ops(g.clone(), &pre, gate));
+                let expected_gate = bits(g.clone() * relu6(pre.clone()));
+                assert_eq!(bits(under_gates(g.clone(), &pre, gate)), expected_step);
+                let (dz, step) = gate_gradient_and_step(g.clone(), &pre, gate);
+                assert_eq!((bits(dz), bits(step)), (expected_gate.clone(), expected_step.clone()));
+                let owned = Tensor::from_data(g.clone().into_data(), &Device::flex());
+                let (dz, step) = gate_gradient_and_step(owned, &pre, gate);
+                assert_eq!((bits(dz), bits(step)), (expected_gate, expected_step));
+            }
+        }
+        assert_eq!(bits(g), bits(tensor(6, -1.0, 1.0)), "a held gradient is never written over");
+    }
+
+    #[test]
+    fn a_fresh_cpu_tensor_is_written_in_place_and_a_held_one_is_not() {
+        let x = tensor(10, 0.0, 1.0);
+        assert!(Host::of(&x).is_some());
+        let held = x.clone();
+        let Err(x) = Owned::of(x) else { panic!("a tensor held elsewhere was offered for writing") };
+        drop(held);
+        assert!(Owned::of(*x).is_ok(), "the fused passes above ran in place, not on burn's fallback");
+        assert!(Host::of(&tensor(11, 0.0, 1.0).narrow(3, 1, 3)).is_none(), "a strided view is not read as a plain buffer");
+    }
+
+    #[test]
+    fn passes_split_between_threads_agree_with_one_pass() {
+        // Big enough to be split; a plane of 49 values makes the chunks cut through channels unless aligned.
+        let shape = [1, 1280, 7, 7];
+        let n = shape.iter().product::<usize>();
+        let x = Tensor::<4>::from_data(TensorData::new((0..n).map(|i| (i % 97) as f32 - 40.0).collect::<Vec<_>>(), shape), &Device::flex());
+        let s = Tensor::<4>::from_data(TensorData::new((0..1280).map(|c| 0.5 + c as f32 / 1000.0).collect::<Vec<_>>(), [1, 1280, 1, 1]), &Device::flex());
+        let b = Tensor::<4>::from_data(TensorData::new((0..1280).map(|c| c as f32 / 100.0).collect::<Vec<_>>(), [1, 1280, 1, 1]), &Device::flex());
+        let expected = bits(x.clone() * s.clone() + b.clone());
+        let owned = Tensor::from_data(x.into_data(), &Device::flex());
+        assert_eq!(bits(batch_norm(owned, &s, &b)), expected);
+    }
+}
