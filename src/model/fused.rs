@@ -9,9 +9,10 @@
 //! formula with the same roundings (one multiply and one add, a clamp, one multiply), so the CPU
 //! results are bit for bit those of the unfused passes.
 
-use burn_flex::{Flex, FlexTensor};
+use burn_tensor::Tensor;
 use burn_tensor::activation::relu6;
-use burn_tensor::{DType, Device, Tensor, TensorData};
+
+use super::cpu::{Host, Owned, each_chunk, each_chunk_pair};
 
 /// `x · scale + shift` per channel (inference BatchNorm); `scale`, `shift` are `[1, C, 1, 1]`.
 pub fn batch_norm(x: Tensor<4>, scale: &Tensor<4>, shift: &Tensor<4>) -> Tensor<4> {
@@ -177,117 +178,10 @@ pub fn gate_gradient_and_step(g: Tensor<4>, pre: &Tensor<4>, gate: Option<&Tenso
     (gate_gradient.into_tensor(), step.into_tensor())
 }
 
-/// A CPU tensor's values, read in place: a contiguous `f32` buffer holding exactly the tensor.
-struct Host(FlexTensor);
-
-impl Host {
-    fn of(t: &Tensor<4>) -> Option<Self> {
-        if t.device() != Device::flex() {
-            return None;
-        }
-        let flex = t.clone().try_into_primitive::<Flex>().ok()?;
-        plain(&flex).then_some(Self(flex))
-    }
-
-    /// Like [`Host::of`], for a tensor of `shape` only.
-    fn like(t: &Tensor<4>, shape: [usize; 4]) -> Option<Self> {
-        (t.dims() == shape).then(|| Self::of(t)).flatten()
-    }
-
-    fn values(&self) -> &[f32] {
-        self.0.storage::<f32>()
-    }
-}
-
-/// A CPU tensor nothing else holds, whose values may be written over.
-struct Owned(FlexTensor);
-
-impl Owned {
-    /// `t` itself when it is a plain CPU buffer that nothing else holds; `t` back otherwise
-    /// (boxed: a tensor handle is over 500 bytes).
-    fn of(t: Tensor<4>) -> Result<Self, Box<Tensor<4>>> {
-        if t.device() != Device::flex() {
-            return Err(Box::new(t));
-        }
-        let flex = match t.try_into_primitive::<Flex>() {
-            Ok(flex) => flex,
-            Err(e) => unreachable!("a tensor on the CPU device is a burn-flex tensor: {e:?}"),
-        };
-        if plain(&flex) && flex.is_unique() { Ok(Self(flex)) } else { Err(Box::new(Tensor::from_primitive::<Flex>(flex))) }
-    }
-
-    /// A new buffer of `shape` (its values are set by the caller before it is read).
-    fn new(shape: [usize; 4]) -> Self {
-        Self::from_vec(vec![0.0; shape.iter().product()], shape)
-    }
-
-    fn copy_of(values: &Host, shape: [usize; 4]) -> Self {
-        Self::from_vec(values.values().to_vec(), shape)
-    }
-
-    fn from_vec(values: Vec<f32>, shape: [usize; 4]) -> Self {
-        Self(FlexTensor::from_data(TensorData::new(values, shape)))
-    }
-
-    fn values_mut(&mut self) -> &mut [f32] {
-        self.0.storage_mut::<f32>()
-    }
-
-    fn into_tensor(self) -> Tensor<4> {
-        Tensor::from_primitive::<Flex>(self.0)
-    }
-}
-
-/// Whether a burn-flex tensor is an `f32` buffer holding exactly its values, in order.
-fn plain(t: &FlexTensor) -> bool {
-    let n = t.layout().num_elements();
-    t.dtype() == DType::F32 && t.layout().contiguous_offsets() == Some((0, n)) && t.bytes().len() == n * 4
-}
-
-/// Below this many values a pass is not split between threads (the hand-off costs more).
-const SERIAL: usize = 1 << 15;
-
-/// Runs `f(start, chunk)` over `out` in chunks whose length is a multiple of `align`, on all
-/// threads natively (one in the browser); `start` is the chunk's offset in `out`.
-fn each_chunk(out: &mut [f32], align: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let len = chunk_len(out.len(), align);
-    #[cfg(not(target_family = "wasm"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(len).enumerate().for_each(|(i, o)| f(i * len, o));
-    }
-    #[cfg(target_family = "wasm")]
-    out.chunks_mut(len).enumerate().for_each(|(i, o)| f(i * len, o));
-}
-
-/// [`each_chunk`] over two buffers of one length side by side.
-fn each_chunk_pair(a: &mut [f32], b: &mut [f32], f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync) {
-    let len = chunk_len(a.len(), 1);
-    #[cfg(not(target_family = "wasm"))]
-    {
-        use rayon::prelude::*;
-        a.par_chunks_mut(len).zip(b.par_chunks_mut(len)).enumerate().for_each(|(i, (a, b))| f(i * len, a, b));
-    }
-    #[cfg(target_family = "wasm")]
-    a.chunks_mut(len).zip(b.chunks_mut(len)).enumerate().for_each(|(i, (a, b))| f(i * len, a, b));
-}
-
-/// Chunk length for `n` values: whole when small, else about four chunks per thread, a multiple of `align`.
-fn chunk_len(n: usize, align: usize) -> usize {
-    #[cfg(not(target_family = "wasm"))]
-    let threads = rayon::current_num_threads();
-    #[cfg(target_family = "wasm")]
-    let threads = 1;
-    if n <= SERIAL || threads == 1 {
-        return n.max(1);
-    }
-    let len = n.div_ceil(4 * threads).max(SERIAL / 2);
-    len.div_ceil(align.max(1)) * align.max(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn_tensor::{Device, TensorData};
 
     const SHAPE: [usize; 4] = [1, 5, 9, 7];
 

@@ -10,6 +10,8 @@
 
 mod backward;
 pub mod cost;
+mod cpu;
+mod depthwise;
 mod fused;
 pub mod labels;
 pub mod pth;
@@ -194,6 +196,13 @@ impl Conv {
         })
     }
 
+    /// A depthwise layer's convolution of `x` with `kernel` (padding: top, bottom, left, right) by
+    /// [`depthwise::forward`]; `None` for other layers and where that kernel does not run.
+    fn depthwise(&self, x: &Tensor<4>, kernel: &Tensor<4>, padding: [usize; 4]) -> Option<Tensor<4>> {
+        let window = depthwise::Window { stride: self.stride, kernel: self.kernel, padding };
+        (self.groups > 1).then(|| depthwise::forward(x, kernel, window)).flatten()
+    }
+
     /// TF "SAME" padding of one side of `size` pixels: (before, after).
     fn padding(&self, size: usize) -> (usize, usize) {
         let out = size.div_ceil(self.stride);
@@ -203,6 +212,10 @@ impl Conv {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
+        let ((top, bottom), (left, right)) = (self.padding(h), self.padding(w));
+        if let Some(out) = self.depthwise(&x, &self.weight, [top, bottom, left, right]) {
+            return fused::batch_norm(out, &self.scale, &self.shift);
+        }
         let options = ConvOptions {
             stride: [self.stride; 2],
             padding: [self.padding(h), self.padding(w)],
@@ -221,8 +234,17 @@ impl Conv {
         let [_, _, h, w] = input_shape;
         let ((top, bottom), (left, right)) = (self.padding(h), self.padding(w));
         if self.stride == 1 {
+            if let Some(gx) = self.depthwise(&g, &self.transposed, [bottom, top, right, left]) {
+                return gx;
+            }
             let options = ConvOptions { stride: [1, 1], padding: [(bottom, top), (right, left)], dilation: [1, 1], groups: self.groups };
             return conv2d(g, self.transposed.clone(), None, options);
+        }
+        if self.groups > 1 {
+            let window = depthwise::Window { stride: self.stride, kernel: self.kernel, padding: [top, bottom, left, right] };
+            if let Some(gx) = depthwise::backward(&g, &self.transposed, window, [h, w]) {
+                return gx;
+            }
         }
         let [_, _, gh, gw] = g.dims();
         let reach = |n: usize| (n - 1) * self.stride + self.kernel;
