@@ -73,7 +73,7 @@ fn plain(t: &FlexTensor) -> bool {
 }
 
 /// Below this many values a pass is not split between threads (the hand-off costs more).
-const SERIAL: usize = 1 << 15;
+const SERIAL: usize = 1 << 13;
 
 /// Runs `f(start, chunk)` over `out` in chunks whose length is a multiple of `align`, on all
 /// threads natively (one in the browser); `start` is the chunk's offset in `out`.

@@ -38,6 +38,45 @@ pub fn batch_norm(x: Tensor<4>, scale: &Tensor<4>, shift: &Tensor<4>) -> Tensor<
     }
 }
 
+/// `z ⊙ relu6(x · scale + shift)` (BatchNorm, ReLU6 and the gate of a layer whose pre-activation
+/// is not kept), in one pass written over `x` when nothing else holds it.
+pub fn batch_norm_gated_relu6(x: Tensor<4>, scale: &Tensor<4>, shift: &Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
+    let [_, channels, h, w] = x.dims();
+    let by_ops = |x: Tensor<4>| gated_relu6(batch_norm(x, scale, shift), gate);
+    let (Some(s), Some(b)) = (Host::of(scale), Host::of(shift)) else {
+        return by_ops(x);
+    };
+    let z = match gate {
+        Some(z) => match Host::like(z, x.dims()) {
+            Some(z) => Some(z),
+            None => return by_ops(x),
+        },
+        None => None,
+    };
+    match Owned::of(x) {
+        Ok(mut out) => {
+            let (s, b) = (s.values(), b.values());
+            each_chunk(out.values_mut(), h * w, |start, o| {
+                for (i, plane) in o.chunks_exact_mut(h * w).enumerate() {
+                    let first = start + i * h * w;
+                    let c = first / (h * w) % channels;
+                    let (s, b) = (s[c], b[c]);
+                    match &z {
+                        Some(z) => {
+                            for (v, &z) in plane.iter_mut().zip(&z.values()[first..]) {
+                                *v = z * (*v * s + b).clamp(0.0, 6.0);
+                            }
+                        }
+                        None => plane.iter_mut().for_each(|v| *v = (*v * s + b).clamp(0.0, 6.0)),
+                    }
+                }
+            });
+            out.into_tensor()
+        }
+        Err(x) => by_ops(*x),
+    }
+}
+
 /// `z ⊙ relu6(pre)`, or `relu6(pre)` without a gate, written over `pre` when nothing else holds it.
 pub fn gated_relu6(pre: Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
     let z = match gate {
@@ -235,6 +274,19 @@ mod tests {
             assert_eq!(bits(gated_relu6(owned, gate)), expected, "pre owned");
         }
         assert_eq!(bits(pre.clone()), bits(tensor(4, -2.0, 8.0)), "a held input is never written over");
+    }
+
+    #[test]
+    fn batch_norm_gated_relu6_is_bit_for_bit_the_three_unfused_steps() {
+        let (x, z) = (tensor(12, -4.0, 9.0), tensor(13, 0.0, 1.0));
+        let channel = |seed, low, high| Tensor::<4>::from_data(tensor(seed, low, high).narrow(2, 0, 1).narrow(3, 0, 1).into_data(), &Device::flex());
+        let (scale, shift) = (channel(14, 0.2, 1.5), channel(15, -1.0, 1.0));
+        for gate in [Some(&z), None] {
+            let expected = bits(gated_relu6_by_ops(x.clone() * scale.clone() + shift.clone(), gate));
+            assert_eq!(bits(batch_norm_gated_relu6(x.clone(), &scale, &shift, gate)), expected, "x shared");
+            let owned = Tensor::from_data(x.clone().into_data(), &Device::flex());
+            assert_eq!(bits(batch_norm_gated_relu6(owned, &scale, &shift, gate)), expected, "x owned");
+        }
     }
 
     #[test]

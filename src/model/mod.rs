@@ -211,10 +211,15 @@ impl Conv {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        fused::batch_norm(self.convolve(x), &self.scale, &self.shift)
+    }
+
+    /// The convolution alone, before BatchNorm.
+    fn convolve(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
         let ((top, bottom), (left, right)) = (self.padding(h), self.padding(w));
         if let Some(out) = self.depthwise(&x, &self.weight, [top, bottom, left, right]) {
-            return fused::batch_norm(out, &self.scale, &self.shift);
+            return out;
         }
         let options = ConvOptions {
             stride: [self.stride; 2],
@@ -222,7 +227,12 @@ impl Conv {
             dilation: [1, 1],
             groups: self.groups,
         };
-        fused::batch_norm(conv2d(x, self.weight.clone(), None, options), &self.scale, &self.shift)
+        conv2d(x, self.weight.clone(), None, options)
+    }
+
+    /// `z ⊙ relu6(bn(conv(x)))` when the pre-activation is not wanted: one pass after the convolution.
+    fn forward_gated(&self, x: Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
+        fused::batch_norm_gated_relu6(self.convolve(x), &self.scale, &self.shift, gate)
     }
 
     /// Vector-Jacobian product of this (linear) layer: `Jᵀ g` for an input of `input_shape`.
@@ -344,17 +354,18 @@ impl EfficientNetLite0 {
 
     /// Plain forward pass: input `[N, 3, H, W]` (normalised, see [`crate::imaging`]) → logits `[N, 1000]`.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
-        self.forward_with(input, &mut |_, pre| fused::gated_relu6(pre, None))
+        self.walk(input, &mut |_, conv, x| conv.forward_gated(x, None))
     }
 
     /// Forward pass with gates, keeping what `keep` asks of every gated layer.
     pub fn forward_gated(&self, input: Tensor<4>, gates: &Gates, keep: Keep) -> GatedOutput {
         let mut pre_activations = Vec::new();
         let mut outputs = Vec::new();
-        let logits = self.forward_with(input, &mut |layer, pre| {
+        let logits = self.walk(input, &mut |layer, conv, x| {
             if keep == Keep::Logits {
-                return fused::gated_relu6(pre, gates.get(layer));
+                return conv.forward_gated(x, gates.get(layer));
             }
+            let pre = conv.forward(x);
             let out = fused::gated_relu6_kept(&pre, gates.get(layer));
             pre_activations.push(pre);
             if keep == Keep::Everything {
@@ -369,25 +380,31 @@ impl EfficientNetLite0 {
     ///
     /// This is the one place where backward rules (gates, guided backprop, recovering…) hook in.
     pub fn forward_with(&self, input: Tensor<4>, activate: &mut dyn FnMut(usize, Tensor<4>) -> Tensor<4>) -> Tensor<2> {
-        let mut layer = 0;
-        let mut act = |pre: Tensor<4>| {
-            let out = activate(layer, pre);
-            layer += 1;
+        self.walk(input, &mut |layer, conv, x| activate(layer, conv.forward(x)))
+    }
+
+    /// The network with `layer(index, conv, x)` computing each gated layer from its input `x`
+    /// (`activate(conv.forward(x))`, or fused when the pre-activation is not wanted).
+    fn walk(&self, input: Tensor<4>, layer: &mut dyn FnMut(usize, &Conv, Tensor<4>) -> Tensor<4>) -> Tensor<2> {
+        let mut index = 0;
+        let mut gated = |conv: &Conv, x: Tensor<4>| {
+            let out = layer(index, conv, x);
+            index += 1;
             out
         };
-        let mut x = act(self.stem.forward(input));
+        let mut x = gated(&self.stem, input);
         for block in &self.blocks {
             let skip = x.clone();
             if let Some(expand) = &block.expand {
-                x = act(expand.forward(x));
+                x = gated(expand, x);
             }
-            x = act(block.dw.forward(x));
+            x = gated(&block.dw, x);
             x = block.project.forward(x);
             if block.residual {
                 x = x + skip;
             }
         }
-        let features = act(self.head.forward(x));
+        let features = gated(&self.head, x);
         self.classify_features(features)
     }
 
