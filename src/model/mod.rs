@@ -221,12 +221,7 @@ impl Conv {
         if let Some(out) = self.depthwise(&x, &self.weight, [top, bottom, left, right]) {
             return out;
         }
-        let options = ConvOptions {
-            stride: [self.stride; 2],
-            padding: [self.padding(h), self.padding(w)],
-            dilation: [1, 1],
-            groups: self.groups,
-        };
+        let options = ConvOptions { stride: [self.stride; 2], padding: [(top, bottom), (left, right)], dilation: [1, 1], groups: self.groups };
         conv2d(x, self.weight.clone(), None, options)
     }
 
