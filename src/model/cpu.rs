@@ -10,7 +10,7 @@ pub(super) struct Host(FlexTensor);
 
 impl Host {
     pub(super) fn of(t: &Tensor<4>) -> Option<Self> {
-        if t.device() != Device::flex() {
+        if !on_cpu(t) {
             return None;
         }
         let flex = t.clone().try_into_primitive::<Flex>().ok()?;
@@ -34,7 +34,7 @@ impl Owned {
     /// `t` itself when it is a plain CPU buffer that nothing else holds; `t` back otherwise
     /// (boxed: a tensor handle is over 500 bytes).
     pub(super) fn of(t: Tensor<4>) -> Result<Self, Box<Tensor<4>>> {
-        if t.device() != Device::flex() {
+        if !on_cpu(&t) {
             return Err(Box::new(t));
         }
         let flex = match t.try_into_primitive::<Flex>() {
@@ -64,6 +64,13 @@ impl Owned {
     pub(super) fn into_tensor(self) -> Tensor<4> {
         Tensor::from_primitive::<Flex>(self.0)
     }
+}
+
+/// Whether `t` is a plain burn-flex tensor (device equality ignores autodiff, whose tensors are
+/// not burn-flex's own).
+fn on_cpu(t: &Tensor<4>) -> bool {
+    let device = t.device();
+    device == Device::flex() && !device.is_autodiff()
 }
 
 /// Whether a burn-flex tensor is an `f32` buffer holding exactly its values, in order.
