@@ -44,16 +44,25 @@ impl Owned {
         if plain(&flex) && flex.is_unique() { Ok(Self(flex)) } else { Err(Box::new(Tensor::from_primitive::<Flex>(flex))) }
     }
 
+    /// `t` itself as [`Owned::of`] gives it, or a copy of its values when something else holds
+    /// it; `t` back when it is not a plain CPU buffer at all.
+    pub(super) fn or_copy(t: Tensor<4>) -> Result<Self, Box<Tensor<4>>> {
+        let t = match Self::of(t) {
+            Ok(owned) => return Ok(owned),
+            Err(t) => t,
+        };
+        match Host::of(&t) {
+            Some(values) => Ok(Self::from_vec(values.values().to_vec(), t.dims())),
+            None => Err(t),
+        }
+    }
+
     /// A new buffer of `shape` (its values are set by the caller before it is read).
     pub(super) fn new(shape: [usize; 4]) -> Self {
         Self::from_vec(vec![0.0; shape.iter().product()], shape)
     }
 
-    pub(super) fn copy_of(values: &Host, shape: [usize; 4]) -> Self {
-        Self::from_vec(values.values().to_vec(), shape)
-    }
-
-    pub(super) fn from_vec(values: Vec<f32>, shape: [usize; 4]) -> Self {
+    fn from_vec(values: Vec<f32>, shape: [usize; 4]) -> Self {
         Self(FlexTensor::from_data(TensorData::new(values, shape)))
     }
 

@@ -46,12 +46,8 @@ pub fn batch_norm_gated_relu6(x: Tensor<4>, scale: &Tensor<4>, shift: &Tensor<4>
     let (Some(s), Some(b)) = (Host::of(scale), Host::of(shift)) else {
         return by_ops(x);
     };
-    let z = match gate {
-        Some(z) => match Host::like(z, x.dims()) {
-            Some(z) => Some(z),
-            None => return by_ops(x),
-        },
-        None => None,
+    let Some(z) = host_gate(gate, x.dims()) else {
+        return by_ops(x);
     };
     match Owned::of(x) {
         Ok(mut out) => {
@@ -79,12 +75,8 @@ pub fn batch_norm_gated_relu6(x: Tensor<4>, scale: &Tensor<4>, shift: &Tensor<4>
 
 /// `z ⊙ relu6(pre)`, or `relu6(pre)` without a gate, written over `pre` when nothing else holds it.
 pub fn gated_relu6(pre: Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
-    let z = match gate {
-        Some(z) => match Host::like(z, pre.dims()) {
-            Some(z) => Some(z),
-            None => return gated_relu6_by_ops(pre, gate),
-        },
-        None => None,
+    let Some(z) = host_gate(gate, pre.dims()) else {
+        return gated_relu6_by_ops(pre, gate);
     };
     match Owned::of(pre) {
         Ok(mut out) => {
@@ -105,15 +97,8 @@ pub fn gated_relu6(pre: Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
 /// `z ⊙ relu6(pre)` into a new tensor, `pre` left as it is (a backward pass will read it).
 pub fn gated_relu6_kept(pre: &Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
     let shape = pre.dims();
-    let Some(x) = Host::of(pre) else {
+    let (Some(x), Some(z)) = (Host::of(pre), host_gate(gate, shape)) else {
         return gated_relu6_by_ops(pre.clone(), gate);
-    };
-    let z = match gate {
-        Some(z) => match Host::like(z, shape) {
-            Some(z) => Some(z),
-            None => return gated_relu6_by_ops(pre.clone(), gate),
-        },
-        None => None,
     };
     let mut out = Owned::new(shape);
     each_chunk(out.values_mut(), 1, |start, o| {
@@ -130,6 +115,15 @@ pub fn gated_relu6_kept(pre: &Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> 
     out.into_tensor()
 }
 
+/// The gate's values for a layer of `shape`: `Some(None)` without a gate, `None` when the gate
+/// cannot be read in place (the caller then runs burn's operations).
+fn host_gate(gate: Option<&Tensor<4>>, shape: [usize; 4]) -> Option<Option<Host>> {
+    match gate {
+        Some(z) => Host::like(z, shape).map(Some),
+        None => Some(None),
+    }
+}
+
 fn gated_relu6_by_ops(pre: Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
     match gate {
         Some(z) => z.clone() * relu6(pre),
@@ -141,19 +135,12 @@ fn gated_relu6_by_ops(pre: Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
 /// (PyTorch's convention at the kinks), written over `g` when nothing else holds it.
 pub fn under_gates(g: Tensor<4>, pre: &Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
     let shape = g.dims();
-    let (Some(x), z) = (Host::like(pre, shape), gate.map(|z| Host::like(z, shape))) else {
+    let (Some(x), Some(z)) = (Host::like(pre, shape), host_gate(gate, shape)) else {
         return under_gates_by_ops(g, pre, gate);
     };
-    if matches!(z, Some(None)) {
-        return under_gates_by_ops(g, pre, gate);
-    }
-    let z = z.flatten();
-    let mut out = match Owned::of(g) {
+    let mut out = match Owned::or_copy(g) {
         Ok(out) => out,
-        Err(g) => match Host::of(&g) {
-            Some(g) => Owned::copy_of(&g, shape),
-            None => return under_gates_by_ops(*g, pre, gate),
-        },
+        Err(g) => return under_gates_by_ops(*g, pre, gate),
     };
     each_chunk(out.values_mut(), 1, |start, o| {
         let x = &x.values()[start..];
@@ -182,19 +169,12 @@ fn under_gates_by_ops(g: Tensor<4>, pre: &Tensor<4>, gate: Option<&Tensor<4>>) -
 pub fn gate_gradient_and_step(g: Tensor<4>, pre: &Tensor<4>, gate: Option<&Tensor<4>>) -> (Tensor<4>, Tensor<4>) {
     let shape = g.dims();
     let by_ops = |g: Tensor<4>| (g.clone() * relu6(pre.clone()), under_gates_by_ops(g, pre, gate));
-    let (Some(x), z) = (Host::like(pre, shape), gate.map(|z| Host::like(z, shape))) else {
+    let (Some(x), Some(z)) = (Host::like(pre, shape), host_gate(gate, shape)) else {
         return by_ops(g);
     };
-    if matches!(z, Some(None)) {
-        return by_ops(g);
-    }
-    let z = z.flatten();
-    let mut step = match Owned::of(g) {
+    let mut step = match Owned::or_copy(g) {
         Ok(out) => out,
-        Err(g) => match Host::of(&g) {
-            Some(g) => Owned::copy_of(&g, shape),
-            None => return by_ops(*g),
-        },
+        Err(g) => return by_ops(*g),
     };
     let mut gate_gradient = Owned::new(shape);
     each_chunk_pair(step.values_mut(), gate_gradient.values_mut(), |start, g, dz| {
