@@ -2,6 +2,8 @@
 //! ([`super::fused`], [`super::depthwise`]): a tensor read in place, a tensor written in place when
 //! nothing else holds it, and passes split over threads natively (one thread in the browser).
 
+use std::mem::MaybeUninit;
+
 use burn_flex::{Flex, FlexTensor};
 use burn_tensor::{DType, Device, Tensor, TensorData};
 
@@ -57,11 +59,6 @@ impl Owned {
         }
     }
 
-    /// A new buffer of `shape` (its values are set by the caller before it is read).
-    pub(super) fn new(shape: [usize; 4]) -> Self {
-        Self::from_vec(vec![0.0; shape.iter().product()], shape)
-    }
-
     fn from_vec(values: Vec<f32>, shape: [usize; 4]) -> Self {
         Self(FlexTensor::from_data(TensorData::new(values, shape)))
     }
@@ -72,6 +69,34 @@ impl Owned {
 
     pub(super) fn into_tensor(self) -> Tensor<4> {
         Tensor::from_primitive::<Flex>(self.0)
+    }
+}
+
+/// A new buffer of `shape` whose values are not yet set: a kernel that writes every value gets
+/// it without the pass over memory that zeroing it first would take.
+pub(super) struct Fresh {
+    values: Vec<f32>,
+    shape: [usize; 4],
+}
+
+impl Fresh {
+    pub(super) fn new(shape: [usize; 4]) -> Self {
+        Self { values: Vec::with_capacity(shape.iter().product()), shape }
+    }
+
+    pub(super) fn values_mut(&mut self) -> &mut [MaybeUninit<f32>] {
+        let n = self.shape.iter().product();
+        &mut self.values.spare_capacity_mut()[..n]
+    }
+
+    /// The buffer as a tensor.
+    ///
+    /// # Safety
+    /// Every value of [`Fresh::values_mut`] has been written.
+    pub(super) unsafe fn assume_written(mut self) -> Owned {
+        // SAFETY: the capacity is the shape's size, and the caller wrote every value.
+        unsafe { self.values.set_len(self.shape.iter().product()) };
+        Owned::from_vec(self.values, self.shape)
     }
 }
 
@@ -93,7 +118,7 @@ const SERIAL: usize = 1 << 13;
 
 /// Runs `f(start, chunk)` over `out` in chunks whose length is a multiple of `align`, on all
 /// threads natively (one in the browser); `start` is the chunk's offset in `out`.
-pub(super) fn each_chunk(out: &mut [f32], align: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+pub(super) fn each_chunk<T: Send>(out: &mut [T], align: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     let len = chunk_len(out.len(), align);
     #[cfg(not(target_family = "wasm"))]
     {
@@ -104,8 +129,21 @@ pub(super) fn each_chunk(out: &mut [f32], align: usize, f: impl Fn(usize, &mut [
     out.chunks_mut(len).enumerate().for_each(|(i, o)| f(i * len, o));
 }
 
+/// Runs `f(range)` over ranges that cover `0..n`, on all threads natively (one in the browser),
+/// for items of `size` values each (split as [`each_chunk`] splits their values).
+pub(super) fn each_range(n: usize, size: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
+    let per_part = (chunk_len(n * size, size) / size.max(1)).max(1);
+    #[cfg(not(target_family = "wasm"))]
+    {
+        use rayon::prelude::*;
+        (0..n.div_ceil(per_part)).into_par_iter().for_each(|p| f(p * per_part..((p + 1) * per_part).min(n)));
+    }
+    #[cfg(target_family = "wasm")]
+    (0..n.div_ceil(per_part)).for_each(|p| f(p * per_part..((p + 1) * per_part).min(n)));
+}
+
 /// [`each_chunk`] over two buffers of one length side by side.
-pub(super) fn each_chunk_pair(a: &mut [f32], b: &mut [f32], f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync) {
+pub(super) fn each_chunk_pair<A: Send, B: Send>(a: &mut [A], b: &mut [B], f: impl Fn(usize, &mut [A], &mut [B]) + Sync) {
     let len = chunk_len(a.len(), 1);
     #[cfg(not(target_family = "wasm"))]
     {

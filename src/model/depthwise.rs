@@ -14,7 +14,10 @@
 
 use burn_tensor::Tensor;
 
-use super::cpu::{Host, Owned, each_chunk};
+use std::mem::MaybeUninit;
+
+use super::cpu::{Fresh, Host, each_chunk, each_range};
+use super::finish::{Finish, Finished};
 
 /// Where a depthwise convolution reads: stride, kernel side and zero padding (top, bottom, left, right).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,9 +50,10 @@ impl Window {
     }
 }
 
-/// `out[c] = Σ_taps w[c, ky, kx] · x_padded[c, oy·s + ky, ox·s + kx]`: `x` `[1, C, H, W]`, `w`
-/// `[C, 1, k, k]`; `None` off the CPU or for tensors that are not plain buffers.
-pub fn forward(x: &Tensor<4>, weight: &Tensor<4>, window: Window) -> Option<Tensor<4>> {
+/// `out[c] = Σ_taps w[c, ky, kx] · x_padded[c, oy·s + ky, ox·s + kx]`, finished by `finish` as
+/// each block of sums is stored: `x` `[1, C, H, W]`, `w` `[C, 1, k, k]`. The output, and the
+/// pre-activation where `finish` keeps it; `None` off the CPU or for tensors that are not plain buffers.
+pub fn forward(x: &Tensor<4>, weight: &Tensor<4>, window: Window, finish: Finish) -> Option<(Tensor<4>, Option<Tensor<4>>)> {
     let [n, channels, h, w] = x.dims();
     if !window.fits(n, channels, weight, [h, w]) {
         return None;
@@ -57,20 +61,22 @@ pub fn forward(x: &Tensor<4>, weight: &Tensor<4>, window: Window) -> Option<Tens
     let (k, [top, bottom, left, right]) = (window.kernel, window.padding);
     let (x_values, weights) = (Host::of(x)?, Host::of(weight)?);
     let (oh, ow) = (window.out(h, top, bottom), window.out(w, left, right));
-    let mut out = Owned::new([1, channels, oh, ow]);
+    let mut finished = Finished::new(finish, [1, channels, oh, ow])?;
+    let (values, targets) = finished.parts();
     let plane = Plane { h, w, ow, window };
     let offsets = plane.offsets(0).collect::<Vec<_>>();
-    each_chunk(out.values_mut(), oh * ow, |start, chunk| {
-        let mut scratch = Vec::new();
-        for (i, out_plane) in chunk.chunks_exact_mut(oh * ow).enumerate() {
-            let c = start / (oh * ow) + i;
+    each_range(channels, oh * ow, |range| {
+        let (mut scratch, mut sums) = (Vec::new(), vec![0.0; oh * ow]);
+        for c in range {
             scratch.clear();
             scratch.resize(plane.len() + LANES, 0.0);
             plane.pad(&x_values.values()[c * h * w..(c + 1) * h * w], &mut scratch);
-            plane.sum(&scratch, &weights.values()[c * k * k..(c + 1) * k * k], &offsets, out_plane);
+            plane.sum(&scratch, &weights.values()[c * k * k..(c + 1) * k * k], &offsets, &mut sums);
+            values.store(c, c * oh * ow, &sums, targets);
         }
     });
-    Some(out.into_tensor())
+    // SAFETY: the ranges cover the channels, and each channel's plane is stored whole.
+    Some(unsafe { finished.into_tensors() })
 }
 
 /// The input gradient of a strided depthwise convolution (a transposed convolution):
@@ -83,7 +89,7 @@ pub fn backward(g: &Tensor<4>, weight: &Tensor<4>, window: Window, [h, w]: [usiz
         return None;
     }
     let (g_values, weights) = (Host::of(g)?, Host::of(weight)?);
-    let mut out = Owned::new([1, channels, h, w]);
+    let mut out = Fresh::new([1, channels, h, w]);
     let plane = Plane { h, w, ow, window };
     let offsets = plane.offsets(0).collect::<Vec<_>>();
     each_chunk(out.values_mut(), h * w, |start, chunk| {
@@ -96,7 +102,8 @@ pub fn backward(g: &Tensor<4>, weight: &Tensor<4>, window: Window, [h, w]: [usiz
             plane.crop(&scratch, gx);
         }
     });
-    Some(out.into_tensor())
+    // SAFETY: the chunks cover the buffer and every value of each is written.
+    Some(unsafe { out.assume_written() }.into_tensor())
 }
 
 /// One channel's plane: input `h × w`, output rows `ow` wide.
@@ -146,7 +153,7 @@ impl Plane {
     }
 
     /// The inverse of [`Plane::pad`]: the image's values out of a padded, parity-split plane.
-    fn crop(&self, padded: &[f32], x: &mut [f32]) {
+    fn crop(&self, padded: &[f32], x: &mut [MaybeUninit<f32>]) {
         let ([top, _, left, _], (_, part)) = (self.window.padding, self.padded());
         let row = part * self.window.stride;
         for (y, values) in x.chunks_exact_mut(self.w).enumerate() {
@@ -200,7 +207,11 @@ impl Plane {
                 }
             }
             for (sum, &(_, write, len)) in sums.iter().zip(&group).take(blocks - first) {
-                out[write..write + len].copy_from_slice(&sum[..len]);
+                // A whole block is one fixed-size copy (a vector store, not a call to memmove).
+                match <&mut [f32; LANES]>::try_from(&mut out[write..write + len]) {
+                    Ok(whole) => *whole = *sum,
+                    Err(_) => out[write..write + len].copy_from_slice(&sum[..len]),
+                }
             }
         }
     }
@@ -268,9 +279,9 @@ fn split_row<const S: usize>(row: &[f32], padded: &mut [f32], part: usize, left:
 
 /// The inverse of [`split_row`]: reads `row` back out of a parity-split padded row.
 #[inline(always)]
-fn join_row<const S: usize>(padded: &[f32], row: &mut [f32], part: usize, left: usize) {
+fn join_row<const S: usize>(padded: &[f32], row: &mut [MaybeUninit<f32>], part: usize, left: usize) {
     if S == 1 {
-        row.copy_from_slice(&padded[left..left + row.len()]);
+        row.iter_mut().zip(&padded[left..]).for_each(|(o, &v)| _ = o.write(v));
         return;
     }
     let (even, odd) = padded.split_at(part);
@@ -280,10 +291,10 @@ fn join_row<const S: usize>(padded: &[f32], row: &mut [f32], part: usize, left: 
     let second = &second[left / 2 + left % 2..left / 2 + left % 2 + half];
     let last = row.len().saturating_sub(1);
     for ((pair, &a), &b) in row.chunks_exact_mut(2).zip(first).zip(second) {
-        (pair[0], pair[1]) = (a, b);
+        (pair[0], pair[1]) = (MaybeUninit::new(a), MaybeUninit::new(b));
     }
     if odd_length == 1 {
-        row[last] = first[half];
+        row[last] = MaybeUninit::new(first[half]);
     }
 }
 
@@ -293,6 +304,8 @@ mod tests {
     use burn_tensor::module::{conv_transpose2d, conv2d};
     use burn_tensor::ops::{ConvOptions, ConvTransposeOptions};
     use burn_tensor::{Device, TensorData};
+
+    const SUM: Finish<'static> = Finish::Sum { plus: None };
 
     fn tensor(shape: [usize; 4], seed: usize) -> Tensor<4> {
         let n = shape.iter().product::<usize>();
@@ -324,7 +337,7 @@ mod tests {
             let [top, bottom, left, right] = padding;
             let options = ConvOptions { stride: [s, s], padding: [(top, bottom), (left, right)], dilation: [1, 1], groups: channels };
             let expected = conv2d(x.clone(), weight.clone(), None, options);
-            let ours = forward(&x, &weight, window).expect("a CPU tensor");
+            let ours = forward(&x, &weight, window, SUM).expect("a CPU tensor").0;
             assert!(max_difference(ours, expected.clone()) < 1e-5, "forward k{k} s{s} {h}×{w} {padding:?}");
 
             let [_, _, oh, ow] = expected.dims();
@@ -339,13 +352,31 @@ mod tests {
     }
 
     #[test]
+    fn finishing_is_bit_for_bit_the_separate_passes() {
+        let (channels, side) = (6, 11);
+        let (x, weight) = (tensor([1, channels, side, side], 1), tensor([channels, 1, 5, 5], 2));
+        let window = Window { stride: 2, kernel: 5, padding: [1, 2, 1, 2] };
+        let raw = forward(&x, &weight, window, SUM).unwrap().0;
+        let (scale, shift) = (tensor([1, channels, 1, 1], 3), tensor([1, channels, 1, 1], 4));
+        let normed = raw.clone() * scale.clone() + shift.clone();
+        let gate = tensor(raw.dims(), 5).abs();
+        let bits = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap().into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        let bn = forward(&x, &weight, window, Finish::BatchNorm { scale: &scale, shift: &shift, plus: Some(&gate) }).unwrap().0;
+        assert_eq!(bits(bn), bits(normed.clone() + gate.clone()));
+        let finish = Finish::Gated { scale: &scale, shift: &shift, gate: Some(&gate), keep: true };
+        let (out, pre) = forward(&x, &weight, window, finish).unwrap();
+        assert_eq!(bits(pre.expect("kept")), bits(normed.clone()));
+        assert_eq!(bits(out), bits(gate * burn_tensor::activation::relu6(normed)));
+    }
+
+    #[test]
     fn refuses_what_it_does_not_compute() {
         let weight = tensor([4, 1, 3, 3], 2);
         let window = Window { stride: 1, kernel: 3, padding: [1, 1, 1, 1] };
-        assert!(forward(&tensor([2, 4, 5, 5], 1), &weight, window).is_none(), "a batch");
-        assert!(forward(&tensor([1, 3, 5, 5], 1), &weight, window).is_none(), "channels and filters differ");
-        assert!(forward(&tensor([1, 4, 9, 9], 1).narrow(3, 1, 5), &weight, window).is_none(), "a strided view");
-        assert!(forward(&tensor([1, 4, 1, 1], 1), &weight, Window { padding: [0; 4], ..window }).is_none(), "smaller than the kernel");
+        assert!(forward(&tensor([2, 4, 5, 5], 1), &weight, window, SUM).is_none(), "a batch");
+        assert!(forward(&tensor([1, 3, 5, 5], 1), &weight, window, SUM).is_none(), "channels and filters differ");
+        assert!(forward(&tensor([1, 4, 9, 9], 1).narrow(3, 1, 5), &weight, window, SUM).is_none(), "a strided view");
+        assert!(forward(&tensor([1, 4, 1, 1], 1), &weight, Window { padding: [0; 4], ..window }, SUM).is_none(), "smaller than the kernel");
         assert!(backward(&tensor([1, 4, 5, 5], 1), &weight, window, [6, 6]).is_none(), "gradient and input sizes disagree");
     }
 }

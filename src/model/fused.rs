@@ -12,7 +12,7 @@
 use burn_tensor::Tensor;
 use burn_tensor::activation::relu6;
 
-use super::cpu::{Host, Owned, each_chunk, each_chunk_pair};
+use super::cpu::{Fresh, Host, Owned, each_chunk, each_chunk_pair};
 
 /// `x · scale + shift` per channel (inference BatchNorm); `scale`, `shift` are `[1, C, 1, 1]`.
 pub fn batch_norm(x: Tensor<4>, scale: &Tensor<4>, shift: &Tensor<4>) -> Tensor<4> {
@@ -100,19 +100,20 @@ pub fn gated_relu6_kept(pre: &Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> 
     let (Some(x), Some(z)) = (Host::of(pre), host_gate(gate, shape)) else {
         return gated_relu6_by_ops(pre.clone(), gate);
     };
-    let mut out = Owned::new(shape);
+    let mut out = Fresh::new(shape);
     each_chunk(out.values_mut(), 1, |start, o| {
         let x = &x.values()[start..];
         match &z {
             Some(z) => {
                 for ((o, &x), &z) in o.iter_mut().zip(x).zip(&z.values()[start..]) {
-                    *o = z * x.clamp(0.0, 6.0);
+                    o.write(z * x.clamp(0.0, 6.0));
                 }
             }
-            None => o.iter_mut().zip(x).for_each(|(o, &x)| *o = x.clamp(0.0, 6.0)),
+            None => o.iter_mut().zip(x).for_each(|(o, &x)| _ = o.write(x.clamp(0.0, 6.0))),
         }
     });
-    out.into_tensor()
+    // SAFETY: the chunks cover the buffer and every value of each is written.
+    unsafe { out.assume_written() }.into_tensor()
 }
 
 /// The gate's values for a layer of `shape`: `Some(None)` without a gate, `None` when the gate
@@ -176,25 +177,26 @@ pub fn gate_gradient_and_step(g: Tensor<4>, pre: &Tensor<4>, gate: Option<&Tenso
         Ok(out) => out,
         Err(g) => return by_ops(*g),
     };
-    let mut gate_gradient = Owned::new(shape);
+    let mut gate_gradient = Fresh::new(shape);
     each_chunk_pair(step.values_mut(), gate_gradient.values_mut(), |start, g, dz| {
         let x = &x.values()[start..];
         match &z {
             Some(z) => {
                 for (((g, dz), &x), &z) in g.iter_mut().zip(dz).zip(x).zip(&z.values()[start..]) {
-                    *dz = *g * x.clamp(0.0, 6.0);
+                    dz.write(*g * x.clamp(0.0, 6.0));
                     *g = if x > 0.0 && x < 6.0 { *g * z } else { 0.0 };
                 }
             }
             None => {
                 for ((g, dz), &x) in g.iter_mut().zip(dz).zip(x) {
-                    *dz = *g * x.clamp(0.0, 6.0);
+                    dz.write(*g * x.clamp(0.0, 6.0));
                     *g = if x > 0.0 && x < 6.0 { *g } else { 0.0 };
                 }
             }
         }
     });
-    (gate_gradient.into_tensor(), step.into_tensor())
+    // SAFETY: the chunks cover the buffer and every value of each is written.
+    (unsafe { gate_gradient.assume_written() }.into_tensor(), step.into_tensor())
 }
 
 #[cfg(test)]

@@ -12,8 +12,10 @@ mod backward;
 pub mod cost;
 mod cpu;
 mod depthwise;
+mod finish;
 mod fused;
 pub mod labels;
+mod pointwise;
 pub mod pth;
 pub mod weights;
 
@@ -22,6 +24,7 @@ use burn_tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn_tensor::{Device, Tensor};
 
 use crate::error::{Error, Result};
+use finish::Finish;
 pub use backward::{ClassGradients, Target, through_relu6, under_gates};
 pub use weights::{Precision, Weights};
 
@@ -196,13 +199,6 @@ impl Conv {
         })
     }
 
-    /// A depthwise layer's convolution of `x` with `kernel` (padding: top, bottom, left, right) by
-    /// [`depthwise::forward`]; `None` for other layers and where that kernel does not run.
-    fn depthwise(&self, x: &Tensor<4>, kernel: &Tensor<4>, padding: [usize; 4]) -> Option<Tensor<4>> {
-        let window = depthwise::Window { stride: self.stride, kernel: self.kernel, padding };
-        (self.groups > 1).then(|| depthwise::forward(x, kernel, window)).flatten()
-    }
-
     /// TF "SAME" padding of one side of `size` pixels: (before, after).
     fn padding(&self, size: usize) -> (usize, usize) {
         let out = size.div_ceil(self.stride);
@@ -210,24 +206,67 @@ impl Conv {
         (total / 2, total - total / 2)
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        fused::batch_norm(self.convolve(x), &self.scale, &self.shift)
+    /// The convolution of `x` with `kernel` (padding: top, bottom, left, right), finished by
+    /// `finish`, by the CPU's kernels ([`pointwise::convolve`], [`depthwise::forward`]): the output,
+    /// and the pre-activation where `finish` keeps it. `None` where they do not run.
+    fn finished(&self, x: &Tensor<4>, kernel: &Tensor<4>, padding: [usize; 4], finish: Finish) -> Option<(Tensor<4>, Option<Tensor<4>>)> {
+        if self.groups > 1 {
+            let window = depthwise::Window { stride: self.stride, kernel: self.kernel, padding };
+            return depthwise::forward(x, kernel, window, finish);
+        }
+        (self.kernel == 1 && self.stride == 1).then(|| pointwise::convolve(x, kernel, finish)).flatten()
     }
 
-    /// The convolution alone, before BatchNorm.
-    fn convolve(&self, x: Tensor<4>) -> Tensor<4> {
+    /// [`Conv::finished`] for this layer's own convolution of `x`.
+    fn forward_finished(&self, x: &Tensor<4>, finish: Finish) -> Option<(Tensor<4>, Option<Tensor<4>>)> {
         let [_, _, h, w] = x.dims();
         let ((top, bottom), (left, right)) = (self.padding(h), self.padding(w));
-        if let Some(out) = self.depthwise(&x, &self.weight, [top, bottom, left, right]) {
-            return out;
-        }
-        let options = ConvOptions { stride: [self.stride; 2], padding: [(top, bottom), (left, right)], dilation: [1, 1], groups: self.groups };
-        conv2d(x, self.weight.clone(), None, options)
+        self.finished(x, &self.weight, [top, bottom, left, right], finish)
     }
 
-    /// `z ⊙ relu6(bn(conv(x)))` when the pre-activation is not wanted: one pass after the convolution.
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_plus(x, None)
+    }
+
+    /// `bn(conv(x)) + plus` (a projection and its block's residual sum).
+    fn forward_plus(&self, x: Tensor<4>, plus: Option<Tensor<4>>) -> Tensor<4> {
+        let finish = Finish::BatchNorm { scale: &self.scale, shift: &self.shift, plus: plus.as_ref() };
+        if let Some((out, _)) = self.forward_finished(&x, finish) {
+            return out;
+        }
+        let out = fused::batch_norm(self.convolve(x), &self.scale, &self.shift);
+        match plus {
+            Some(plus) => out + plus,
+            None => out,
+        }
+    }
+
+    /// `(pre, z ⊙ relu6(pre))` with `pre = bn(conv(x))`: a gated layer whose pre-activation is kept.
+    fn forward_kept(&self, x: Tensor<4>, gate: Option<&Tensor<4>>) -> (Tensor<4>, Tensor<4>) {
+        let finish = Finish::Gated { scale: &self.scale, shift: &self.shift, gate, keep: true };
+        if let Some((out, Some(pre))) = self.forward_finished(&x, finish) {
+            return (pre, out);
+        }
+        let pre = self.forward(x);
+        let out = fused::gated_relu6_kept(&pre, gate);
+        (pre, out)
+    }
+
+    /// `z ⊙ relu6(bn(conv(x)))` when the pre-activation is not wanted.
     fn forward_gated(&self, x: Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
+        let finish = Finish::Gated { scale: &self.scale, shift: &self.shift, gate, keep: false };
+        if let Some((out, _)) = self.forward_finished(&x, finish) {
+            return out;
+        }
         fused::batch_norm_gated_relu6(self.convolve(x), &self.scale, &self.shift, gate)
+    }
+
+    /// The convolution alone, by burn's operation (where the CPU's kernels do not run).
+    fn convolve(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let (vertical, horizontal) = (self.padding(h), self.padding(w));
+        let options = ConvOptions { stride: [self.stride; 2], padding: [vertical, horizontal], dilation: [1, 1], groups: self.groups };
+        conv2d(x, self.weight.clone(), None, options)
     }
 
     /// Vector-Jacobian product of this (linear) layer: `Jᵀ g` for an input of `input_shape`.
@@ -239,7 +278,7 @@ impl Conv {
         let [_, _, h, w] = input_shape;
         let ((top, bottom), (left, right)) = (self.padding(h), self.padding(w));
         if self.stride == 1 {
-            if let Some(gx) = self.depthwise(&g, &self.transposed, [bottom, top, right, left]) {
+            if let Some((gx, _)) = self.finished(&g, &self.transposed, [bottom, top, right, left], Finish::Sum { plus: None }) {
                 return gx;
             }
             let options = ConvOptions { stride: [1, 1], padding: [(bottom, top), (right, left)], dilation: [1, 1], groups: self.groups };
@@ -360,8 +399,7 @@ impl EfficientNetLite0 {
             if keep == Keep::Logits {
                 return conv.forward_gated(x, gates.get(layer));
             }
-            let pre = conv.forward(x);
-            let out = fused::gated_relu6_kept(&pre, gates.get(layer));
+            let (pre, out) = conv.forward_kept(x, gates.get(layer));
             pre_activations.push(pre);
             if keep == Keep::Everything {
                 outputs.push(out.clone());
@@ -394,10 +432,7 @@ impl EfficientNetLite0 {
                 x = gated(expand, x);
             }
             x = gated(&block.dw, x);
-            x = block.project.forward(x);
-            if block.residual {
-                x = x + skip;
-            }
+            x = block.project.forward_plus(x, block.residual.then_some(skip));
         }
         let features = gated(&self.head, x);
         self.classify_features(features)

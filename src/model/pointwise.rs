@@ -1,0 +1,369 @@
+//! 1×1 convolutions on the CPU: one matrix product `out[m × hw] = w[m × k] · x[k × hw]` per
+//! image, with what follows the convolution (BatchNorm, a residual sum, ReLU6 and the gate) done
+//! to each block of sums while it is still in the cache.
+//!
+//! The 1×1 convolutions do nine tenths of the network's multiply-adds. burn-flex hands them to
+//! a general matrix product that packs both operands on every call, writes a zeroed buffer, and
+//! leaves BatchNorm and the activation to later passes over memory. Here the weights are read
+//! as they are stored (`[out, in]` rows, or the gradient's `[in, out]` kernel), the activations
+//! as NCHW holds them (`[in, h·w]`), and a register block of `ROWS` output channels by `COLUMNS`
+//! positions is summed over all input channels in one chain of multiply-adds (in channel order,
+//! as burn-flex's product sums these sizes), then finished and stored once. AVX2 + FMA natively
+//! when the processor has them, SIMD128 in the browser; elsewhere burn's convolution runs.
+
+use burn_tensor::Tensor;
+
+use super::cpu::Host;
+use super::finish::{Finish, Finished, Targets, Values};
+
+/// The 1×1 convolution of `x` `[N, k, H, W]` with `weight` `[m, k, 1, 1]`, finished by `finish`:
+/// the output, and with [`Finish::Gated`] `keep` the pre-activation before it. `None` off the CPU,
+/// without the vector instructions the kernel uses, or for tensors that are not plain buffers.
+pub fn convolve(x: &Tensor<4>, weight: &Tensor<4>, finish: Finish) -> Option<(Tensor<4>, Option<Tensor<4>>)> {
+    let isa = Isa::detect()?;
+    let [batch, k, h, w] = x.dims();
+    let [m, depth, kh, kw] = weight.dims();
+    if depth != k || kh != 1 || kw != 1 || batch == 0 || m == 0 || k == 0 || h * w == 0 {
+        return None;
+    }
+    let (x, weight) = (Host::of(x)?, Host::of(weight)?);
+    let mut finished = Finished::new(finish, [batch, m, h, w])?;
+    let product = Product { a: weight.values(), b: x.values(), m, k, n: h * w, batch };
+    let (values, targets) = finished.parts();
+    product.run(isa, &values, targets);
+    // SAFETY: the blocks cover the output and each writes all of its values.
+    Some(unsafe { finished.into_tensors() })
+}
+
+/// The vector instructions the kernel runs on.
+#[derive(Clone, Copy)]
+enum Isa {
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128,
+}
+
+impl Isa {
+    fn detect() -> Option<Self> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let found = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+            found.then_some(Self::Avx2)
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            Some(Self::Simd128)
+        }
+        #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+        {
+            None
+        }
+    }
+}
+
+/// `out[i, m × n] = a[m × k] · b[i, k × n]` for each image `i` of a batch, all row-major.
+struct Product<'a> {
+    a: &'a [f32],
+    b: &'a [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    batch: usize,
+}
+
+/// Below this many multiply-adds a product is not split between threads (the hand-off costs more).
+#[cfg(not(target_family = "wasm"))]
+const SERIAL: usize = 1 << 20;
+
+impl Product<'_> {
+    /// Blocks of the output, in order: image, then column block, then row block (a column block
+    /// of `b` stays in the cache while every row block of `a` passes over it).
+    fn blocks(&self, isa: Isa) -> (usize, usize, usize) {
+        let (rows, columns) = isa.block();
+        (self.m.div_ceil(rows), self.n.div_ceil(columns), self.batch)
+    }
+
+    fn run(&self, isa: Isa, values: &Values, targets: Targets) {
+        let (row_blocks, column_blocks, images) = self.blocks(isa);
+        let blocks = row_blocks * column_blocks * images;
+        #[cfg(not(target_family = "wasm"))]
+        {
+            use rayon::prelude::*;
+            let threads = rayon::current_num_threads();
+            if threads > 1 && self.batch * self.m * self.n * self.k >= SERIAL {
+                let parts = (4 * threads).min(blocks);
+                (0..parts).into_par_iter().for_each(|p| self.blocks_in(isa, p * blocks / parts..(p + 1) * blocks / parts, values, targets));
+                return;
+            }
+        }
+        self.blocks_in(isa, 0..blocks, values, targets);
+    }
+
+    fn blocks_in(&self, isa: Isa, range: std::ops::Range<usize>, values: &Values, targets: Targets) {
+        match isa {
+            // SAFETY: `Isa::detect` found AVX2 and FMA on this processor.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { avx2::blocks(self, range, values, targets) },
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Isa::Simd128 => simd128::blocks(self, range, values, targets),
+        }
+    }
+}
+
+impl Isa {
+    /// Output channels by positions of one register block.
+    fn block(self) -> (usize, usize) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => (avx2::ROWS, avx2::COLUMNS),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Isa::Simd128 => (simd128::ROWS, simd128::COLUMNS),
+        }
+    }
+}
+
+/// The blocks `range` of `product` by `sum(rows, a, b, ldb, sums)`, the instruction set's kernel:
+/// `sums[r · COLUMNS + c] = Σ_p a[r · k + p] · b[p · ldb + c]` for `r < rows`, `c < COLUMNS`.
+/// A last column block narrower than `COLUMNS` is copied into a zero-padded panel first.
+#[inline(always)]
+fn blocks_with<const ROWS: usize, const COLUMNS: usize>(
+    product: &Product,
+    range: std::ops::Range<usize>,
+    values: &Values,
+    targets: Targets,
+    sum: impl Fn(usize, &[f32], &[f32], usize, &mut [f32]),
+) {
+    let Product { a, b, m, k, n, .. } = *product;
+    let row_blocks = m.div_ceil(ROWS);
+    let column_blocks = n.div_ceil(COLUMNS);
+    let mut sums = vec![0.0f32; ROWS * COLUMNS];
+    let mut panel: Vec<f32> = Vec::new();
+    let mut panel_of = usize::MAX;
+    for block in range {
+        let (image, rest) = (block / (row_blocks * column_blocks), block % (row_blocks * column_blocks));
+        let (column_block, row_block) = (rest / row_blocks, rest % row_blocks);
+        let (i, j) = (row_block * ROWS, column_block * COLUMNS);
+        let (rows, columns) = ((m - i).min(ROWS), (n - j).min(COLUMNS));
+        let image_b = &b[image * k * n..(image + 1) * k * n];
+        let (panel_b, ldb): (&[f32], usize) = if columns == COLUMNS {
+            (&image_b[j..], n)
+        } else {
+            if panel_of != image * column_blocks + column_block {
+                panel.clear();
+                panel.resize(k * COLUMNS, 0.0);
+                for (p, row) in panel.chunks_exact_mut(COLUMNS).enumerate() {
+                    row[..columns].copy_from_slice(&image_b[p * n + j..p * n + j + columns]);
+                }
+                panel_of = image * column_blocks + column_block;
+            }
+            (&panel, COLUMNS)
+        };
+        sum(rows, &a[i * k..], panel_b, ldb, &mut sums);
+        for r in 0..rows {
+            let row = i + r;
+            values.store(row, (image * m + row) * n + j, &sums[r * COLUMNS..r * COLUMNS + columns], targets);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{Product, Targets, Values, blocks_with};
+
+    pub const ROWS: usize = 6;
+    /// Two vectors of eight: 6 × 2 accumulators, two loads of `b` and a broadcast of `a` fill
+    /// fifteen of the sixteen registers.
+    pub const COLUMNS: usize = 16;
+
+    /// # Safety
+    /// The processor has AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn blocks(product: &Product, range: std::ops::Range<usize>, values: &Values, targets: Targets) {
+        let k = product.k;
+        blocks_with::<ROWS, COLUMNS>(product, range, values, targets, |rows, a, b, ldb, sums| {
+            // SAFETY: `a` holds `rows` rows of `k`, `b` `k` rows of `COLUMNS` at stride `ldb`,
+            // `sums` `ROWS × COLUMNS` (checked once here, not per load).
+            assert!(a.len() >= (rows - 1) * k + k && b.len() >= (k - 1) * ldb + COLUMNS && sums.len() >= ROWS * COLUMNS);
+            unsafe {
+                match rows {
+                    6 => sum::<6>(a, k, b, ldb, sums),
+                    5 => sum::<5>(a, k, b, ldb, sums),
+                    4 => sum::<4>(a, k, b, ldb, sums),
+                    3 => sum::<3>(a, k, b, ldb, sums),
+                    2 => sum::<2>(a, k, b, ldb, sums),
+                    _ => sum::<1>(a, k, b, ldb, sums),
+                }
+            }
+        });
+    }
+
+    #[inline(always)]
+    unsafe fn sum<const R: usize>(a: &[f32], k: usize, b: &[f32], ldb: usize, sums: &mut [f32]) {
+        unsafe {
+            let (a, b) = (a.as_ptr(), b.as_ptr());
+            let mut acc = [[_mm256_setzero_ps(); 2]; R];
+            for p in 0..k {
+                let b0 = _mm256_loadu_ps(b.add(p * ldb));
+                let b1 = _mm256_loadu_ps(b.add(p * ldb + 8));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let a = _mm256_broadcast_ss(&*a.add(r * k + p));
+                    acc[0] = _mm256_fmadd_ps(a, b0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(a, b1, acc[1]);
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                _mm256_storeu_ps(sums.as_mut_ptr().add(r * COLUMNS), acc[0]);
+                _mm256_storeu_ps(sums.as_mut_ptr().add(r * COLUMNS + 8), acc[1]);
+            }
+        }
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use std::arch::wasm32::*;
+
+    use super::{Product, Targets, Values, blocks_with};
+
+    pub const ROWS: usize = 4;
+    /// Two vectors of four: 4 × 2 accumulators, two loads of `b` and a splat of `a` (SIMD128 has
+    /// no fused multiply-add; a multiply and an add each).
+    pub const COLUMNS: usize = 8;
+
+    pub fn blocks(product: &Product, range: std::ops::Range<usize>, values: &Values, targets: Targets) {
+        let k = product.k;
+        blocks_with::<ROWS, COLUMNS>(product, range, values, targets, |rows, a, b, ldb, sums| {
+            assert!(a.len() >= (rows - 1) * k + k && b.len() >= (k - 1) * ldb + COLUMNS && sums.len() >= ROWS * COLUMNS);
+            // SAFETY: the bounds are checked just above.
+            unsafe {
+                match rows {
+                    4 => sum::<4>(a, k, b, ldb, sums),
+                    3 => sum::<3>(a, k, b, ldb, sums),
+                    2 => sum::<2>(a, k, b, ldb, sums),
+                    _ => sum::<1>(a, k, b, ldb, sums),
+                }
+            }
+        });
+    }
+
+    #[inline(always)]
+    unsafe fn sum<const R: usize>(a: &[f32], k: usize, b: &[f32], ldb: usize, sums: &mut [f32]) {
+        unsafe {
+            let (a, b) = (a.as_ptr(), b.as_ptr());
+            let mut acc = [[f32x4_splat(0.0); 2]; R];
+            for p in 0..k {
+                let b0 = v128_load(b.add(p * ldb) as *const v128);
+                let b1 = v128_load(b.add(p * ldb + 4) as *const v128);
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let a = f32x4_splat(*a.add(r * k + p));
+                    acc[0] = f32x4_add(acc[0], f32x4_mul(a, b0));
+                    acc[1] = f32x4_add(acc[1], f32x4_mul(a, b1));
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                v128_store(sums.as_mut_ptr().add(r * COLUMNS) as *mut v128, acc[0]);
+                v128_store(sums.as_mut_ptr().add(r * COLUMNS + 4) as *mut v128, acc[1]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn_tensor::module::conv2d;
+    use burn_tensor::ops::ConvOptions;
+    use burn_tensor::{Device, TensorData};
+
+    fn tensor(shape: [usize; 4], seed: usize) -> Tensor<4> {
+        let n = shape.iter().product::<usize>();
+        let values = (0..n).map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.0) - 1.0).collect::<Vec<_>>();
+        Tensor::from_data(TensorData::new(values, shape), &Device::flex())
+    }
+
+    fn values(t: Tensor<4>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    fn bits(t: Tensor<4>) -> Vec<u32> {
+        values(t).into_iter().map(f32::to_bits).collect()
+    }
+
+    fn sum(x: &Tensor<4>, w: &Tensor<4>) -> Tensor<4> {
+        convolve(x, w, Finish::Sum { plus: None }).expect("the kernel runs on this processor").0
+    }
+
+    /// Every 1×1 shape of the network at 224 × 224 (out, in, side), and sizes that leave partial
+    /// register blocks of rows and of columns.
+    const SHAPES: [(usize, usize, usize); 9] =
+        [(16, 32, 112), (96, 16, 112), (24, 144, 56), (240, 40, 28), (80, 480, 14), (1152, 192, 7), (1280, 320, 7), (7, 5, 13), (13, 3, 1)];
+
+    #[test]
+    fn the_product_is_burns_convolution() {
+        for (m, k, side) in SHAPES {
+            let (x, w) = (tensor([1, k, side, side], m), tensor([m, k, 1, 1], k));
+            let expected = values(conv2d(x.clone(), w.clone(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1)));
+            let got = values(sum(&x, &w));
+            let scale = expected.iter().fold(1.0f32, |a, v| a.max(v.abs()));
+            let worst = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(worst <= 1e-5 * scale, "{m}×{k} at {side}²: {worst} off (values up to {scale})");
+        }
+    }
+
+    #[test]
+    fn a_batch_is_its_images_one_by_one() {
+        let (x, w) = (tensor([3, 20, 9, 5], 1), tensor([11, 20, 1, 1], 2));
+        let whole = bits(sum(&x, &w));
+        let image = |i| Tensor::from_data(x.clone().narrow(0, i, 1).into_data(), &Device::flex());
+        let each: Vec<u32> = (0..3).flat_map(|i| bits(sum(&image(i), &w))).collect();
+        assert_eq!(whole, each);
+    }
+
+    #[test]
+    fn finishing_is_bit_for_bit_the_separate_passes() {
+        let (m, k, side) = (21, 30, 10);
+        let (x, w) = (tensor([1, k, side, side], 3), tensor([m, k, 1, 1], 4));
+        let (scale, shift) = (tensor([1, m, 1, 1], 5) * 2.0, tensor([1, m, 1, 1], 6));
+        let (plus, gate) = (tensor([1, m, side, side], 7), tensor([1, m, side, side], 8).abs());
+        let raw = sum(&x, &w);
+        let normed = raw.clone() * scale.clone() + shift.clone();
+        let bn = |plus: Option<&Tensor<4>>| convolve(&x, &w, Finish::BatchNorm { scale: &scale, shift: &shift, plus }).unwrap().0;
+        assert_eq!(bits(bn(None)), bits(normed.clone()));
+        assert_eq!(bits(bn(Some(&plus))), bits(normed.clone() + plus.clone()));
+        assert_eq!(bits(convolve(&x, &w, Finish::Sum { plus: Some(&plus) }).unwrap().0), bits(raw.clone() + plus.clone()));
+        for z in [Some(&gate), None] {
+            let expected = match z {
+                Some(z) => z.clone() * burn_tensor::activation::relu6(normed.clone()),
+                None => burn_tensor::activation::relu6(normed.clone()),
+            };
+            let (out, pre) = convolve(&x, &w, Finish::Gated { scale: &scale, shift: &shift, gate: z, keep: true }).unwrap();
+            assert_eq!(bits(out), bits(expected.clone()));
+            assert_eq!(bits(pre.expect("kept")), bits(normed.clone()));
+            let (out, pre) = convolve(&x, &w, Finish::Gated { scale: &scale, shift: &shift, gate: z, keep: false }).unwrap();
+            assert_eq!((bits(out), pre.is_none()), (bits(expected), true));
+        }
+    }
+
+    #[test]
+    fn the_gradients_kernel_is_read_as_the_model_makes_it() {
+        // `Conv::load`'s kernel of a 1×1 layer's input gradient: flipped, in and out swapped, scaled.
+        let (w, scale) = (tensor([24, 144, 1, 1], 1), tensor([1, 24, 1, 1], 2));
+        let transposed = w.clone().flip([2, 3]).swap_dims(0, 1) * scale;
+        let g = tensor([1, 24, 7, 7], 3);
+        let got = values(convolve(&g, &transposed, Finish::Sum { plus: None }).expect("read in place").0);
+        let expected = values(conv2d(g, transposed, None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1)));
+        assert!(got.iter().zip(&expected).all(|(a, b)| (a - b).abs() <= 1e-5));
+    }
+
+    #[test]
+    fn other_shapes_are_left_to_burn() {
+        let x = tensor([1, 4, 5, 5], 1);
+        assert!(convolve(&x, &tensor([3, 4, 3, 3], 2), Finish::Sum { plus: None }).is_none(), "3×3");
+        assert!(convolve(&x, &tensor([3, 5, 1, 1], 2), Finish::Sum { plus: None }).is_none(), "channels differ");
+        let wrong = tensor([1, 3, 5, 4], 3);
+        assert!(convolve(&x, &tensor([3, 4, 1, 1], 2), Finish::Sum { plus: Some(&wrong) }).is_none(), "residual of another shape");
+    }
+}
