@@ -66,10 +66,9 @@ pub fn forward(x: &Tensor<4>, weight: &Tensor<4>, window: Window, finish: Finish
     let plane = Plane { h, w, ow, window };
     let offsets = plane.offsets(0).collect::<Vec<_>>();
     each_range(channels, oh * ow, |range| {
-        let (mut scratch, mut sums) = (Vec::new(), vec![0.0; oh * ow]);
+        // The padding's zeros are written once: `pad` writes the same inner positions for every channel.
+        let (mut scratch, mut sums) = (vec![0.0; plane.len() + LANES], vec![0.0; oh * ow]);
         for c in range {
-            scratch.clear();
-            scratch.resize(plane.len() + LANES, 0.0);
             plane.pad(&x_values.values()[c * h * w..(c + 1) * h * w], &mut scratch);
             plane.sum(&scratch, &weights.values()[c * k * k..(c + 1) * k * k], &offsets, &mut sums);
             values.store(c, c * oh * ow, &sums, targets);
@@ -175,10 +174,54 @@ impl Plane {
         self.sum_portable(scratch, taps, offsets, out)
     }
 
+    /// [`Plane::sum_portable`] written out in AVX2 for eight blocks at a time: the compiler split
+    /// the portable loop's first block into scalar pieces and kept bounds checks in it, and eight
+    /// independent sums hide the adds' latency where four do not. Same sums in the same order.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn sum_avx2(&self, scratch: &[f32], taps: &[f32], offsets: &[usize], out: &mut [f32]) {
-        self.sum_portable(scratch, taps, offsets, out)
+        use std::arch::x86_64::*;
+        const GROUP: usize = 8;
+        let (per_row, blocks, origin) = self.blocks(out.len());
+        let taps = &taps[..offsets.len()];
+        let reach = origin(blocks - 1).0 + offsets.iter().max().copied().unwrap_or(0) + LANES;
+        assert!(reach <= scratch.len() && per_row > 0, "every read lies in the padded plane");
+        for first in (0..blocks).step_by(GROUP) {
+            let group: [_; GROUP] = std::array::from_fn(|j| origin((first + j).min(blocks - 1)));
+            let mut sums = [_mm256_setzero_ps(); GROUP];
+            for (&tap, &offset) in taps.iter().zip(offsets) {
+                let tap = _mm256_set1_ps(tap);
+                for (sum, &(read, _, _)) in sums.iter_mut().zip(&group) {
+                    // SAFETY: `read + offset + LANES` is at most `reach` (asserted above).
+                    let v = unsafe { _mm256_loadu_ps(scratch.as_ptr().add(read + offset)) };
+                    *sum = _mm256_add_ps(*sum, _mm256_mul_ps(tap, v));
+                }
+            }
+            for (sum, &(_, write, len)) in sums.iter().zip(&group).take(blocks - first) {
+                match <&mut [f32; LANES]>::try_from(&mut out[write..write + len]) {
+                    // SAFETY: the destination is eight values.
+                    Ok(whole) => unsafe { _mm256_storeu_ps(whole.as_mut_ptr(), *sum) },
+                    Err(_) => {
+                        let mut values = [0.0f32; LANES];
+                        // SAFETY: `values` is eight values.
+                        unsafe { _mm256_storeu_ps(values.as_mut_ptr(), *sum) };
+                        out[write..write + len].copy_from_slice(&values[..len]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// How the output is cut into blocks of [`LANES`]: blocks per row, blocks in all, and each
+    /// block's (read offset in the padded plane, write offset in the output, length).
+    fn blocks(&self, out_len: usize) -> (usize, usize, impl Fn(usize) -> (usize, usize, usize) + use<>) {
+        let (row_step, ow) = (self.window.stride * self.window.stride * self.padded().1, self.ow);
+        let per_row = ow.div_ceil(LANES);
+        let origin = move |i: usize| {
+            let (oy, b) = (i / per_row, i % per_row);
+            (oy * row_step + b * LANES, oy * ow + b * LANES, (ow - b * LANES).min(LANES))
+        };
+        (per_row, out_len / ow * per_row, origin)
     }
 
     /// Output blocks of LANES values, GROUP at a time, each summed over all taps in registers
@@ -187,13 +230,7 @@ impl Plane {
     /// first values kept.
     #[inline(always)]
     fn sum_portable(&self, scratch: &[f32], taps: &[f32], offsets: &[usize], out: &mut [f32]) {
-        let row_step = self.window.stride * self.window.stride * self.padded().1;
-        let per_row = self.ow.div_ceil(LANES);
-        let blocks = out.len() / self.ow * per_row;
-        let origin = |i: usize| {
-            let (oy, b) = (i / per_row, i % per_row);
-            (oy * row_step + b * LANES, oy * self.ow + b * LANES, (self.ow - b * LANES).min(LANES))
-        };
+        let (_, blocks, origin) = self.blocks(out.len());
         let taps = &taps[..offsets.len()];
         for first in (0..blocks).step_by(GROUP) {
             let group: [_; GROUP] = std::array::from_fn(|j| origin((first + j).min(blocks - 1)));

@@ -72,16 +72,25 @@ struct Product<'a> {
     batch: usize,
 }
 
+/// Bytes of `b` that stay in the (level 2) cache while the rows of `a` pass over them.
+const B_IN_CACHE: usize = 256 << 10;
+
 /// Below this many multiply-adds a product is not split between threads (the hand-off costs more).
 #[cfg(not(target_family = "wasm"))]
 const SERIAL: usize = 1 << 20;
 
 impl Product<'_> {
-    /// Blocks of the output, in order: image, then column block, then row block (a column block
-    /// of `b` stays in the cache while every row block of `a` passes over it).
+    /// Row blocks, column blocks and images of the output (taken in the order [`Product::rows_first`] says).
     fn blocks(&self, isa: Isa) -> (usize, usize, usize) {
         let (rows, columns) = isa.block();
         (self.m.div_ceil(rows), self.n.div_ceil(columns), self.batch)
+    }
+
+    /// Whether the blocks go row block by row block (each row block of `a` read once while all
+    /// of `b` stays in the cache: small images, big weights) rather than column block by column
+    /// block (each column block of `b` stays in the cache while all of `a` passes over it).
+    fn rows_first(&self) -> bool {
+        self.k * self.n * size_of::<f32>() <= B_IN_CACHE
     }
 
     fn run(&self, isa: Isa, values: &Values, targets: Targets) {
@@ -123,16 +132,18 @@ impl Isa {
     }
 }
 
-/// The blocks `range` of `product` by `sum(rows, a, b, ldb, sums)`, the instruction set's kernel:
-/// `sums[r · COLUMNS + c] = Σ_p a[r · k + p] · b[p · ldb + c]` for `r < rows`, `c < COLUMNS`.
-/// A last column block narrower than `COLUMNS` is copied into a zero-padded panel first.
+/// The blocks `range` of `product` by `sum(rows, half, a, b, ldb, sums)`, the instruction set's
+/// kernel: `sums[r · COLUMNS + c] = Σ_p a[r · k + p] · b[p · ldb + c]` for `r < rows` and
+/// `c < COLUMNS` (`COLUMNS / 2` when `half`). A last column block narrower than `COLUMNS` is
+/// copied into a zero-padded panel first, and summed half wide when it fits (the 7 × 7 layers'
+/// 49 positions are three blocks of 16 and one of 1).
 #[inline(always)]
 fn blocks_with<const ROWS: usize, const COLUMNS: usize>(
     product: &Product,
     range: std::ops::Range<usize>,
     values: &Values,
     targets: Targets,
-    sum: impl Fn(usize, &[f32], &[f32], usize, &mut [f32]),
+    sum: impl Fn(usize, bool, &[f32], &[f32], usize, &mut [f32]),
 ) {
     let Product { a, b, m, k, n, .. } = *product;
     let row_blocks = m.div_ceil(ROWS);
@@ -142,7 +153,10 @@ fn blocks_with<const ROWS: usize, const COLUMNS: usize>(
     let mut panel_of = usize::MAX;
     for block in range {
         let (image, rest) = (block / (row_blocks * column_blocks), block % (row_blocks * column_blocks));
-        let (column_block, row_block) = (rest / row_blocks, rest % row_blocks);
+        let (column_block, row_block) = match product.rows_first() {
+            true => (rest % column_blocks, rest / column_blocks),
+            false => (rest / row_blocks, rest % row_blocks),
+        };
         let (i, j) = (row_block * ROWS, column_block * COLUMNS);
         let (rows, columns) = ((m - i).min(ROWS), (n - j).min(COLUMNS));
         let image_b = &b[image * k * n..(image + 1) * k * n];
@@ -159,7 +173,7 @@ fn blocks_with<const ROWS: usize, const COLUMNS: usize>(
             }
             (&panel, COLUMNS)
         };
-        sum(rows, &a[i * k..], panel_b, ldb, &mut sums);
+        sum(rows, columns <= COLUMNS / 2, &a[i * k..], panel_b, ldb, &mut sums);
         for r in 0..rows {
             let row = i + r;
             values.store(row, (image * m + row) * n + j, &sums[r * COLUMNS..r * COLUMNS + columns], targets);
@@ -183,40 +197,48 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn blocks(product: &Product, range: std::ops::Range<usize>, values: &Values, targets: Targets) {
         let k = product.k;
-        blocks_with::<ROWS, COLUMNS>(product, range, values, targets, |rows, a, b, ldb, sums| {
+        blocks_with::<ROWS, COLUMNS>(product, range, values, targets, |rows, half, a, b, ldb, sums| {
             // SAFETY: `a` holds `rows` rows of `k`, `b` `k` rows of `COLUMNS` at stride `ldb`,
             // `sums` `ROWS × COLUMNS` (checked once here, not per load).
             assert!(a.len() >= (rows - 1) * k + k && b.len() >= (k - 1) * ldb + COLUMNS && sums.len() >= ROWS * COLUMNS);
             unsafe {
-                match rows {
-                    6 => sum::<6>(a, k, b, ldb, sums),
-                    5 => sum::<5>(a, k, b, ldb, sums),
-                    4 => sum::<4>(a, k, b, ldb, sums),
-                    3 => sum::<3>(a, k, b, ldb, sums),
-                    2 => sum::<2>(a, k, b, ldb, sums),
-                    _ => sum::<1>(a, k, b, ldb, sums),
+                match (rows, half) {
+                    (6, false) => sum::<6, 2>(a, k, b, ldb, sums),
+                    (5, false) => sum::<5, 2>(a, k, b, ldb, sums),
+                    (4, false) => sum::<4, 2>(a, k, b, ldb, sums),
+                    (3, false) => sum::<3, 2>(a, k, b, ldb, sums),
+                    (2, false) => sum::<2, 2>(a, k, b, ldb, sums),
+                    (_, false) => sum::<1, 2>(a, k, b, ldb, sums),
+                    (6, true) => sum::<6, 1>(a, k, b, ldb, sums),
+                    (5, true) => sum::<5, 1>(a, k, b, ldb, sums),
+                    (4, true) => sum::<4, 1>(a, k, b, ldb, sums),
+                    (3, true) => sum::<3, 1>(a, k, b, ldb, sums),
+                    (2, true) => sum::<2, 1>(a, k, b, ldb, sums),
+                    (_, true) => sum::<1, 1>(a, k, b, ldb, sums),
                 }
             }
         });
     }
 
+    /// `R` rows by `V` vectors of eight columns.
     #[inline(always)]
-    unsafe fn sum<const R: usize>(a: &[f32], k: usize, b: &[f32], ldb: usize, sums: &mut [f32]) {
+    unsafe fn sum<const R: usize, const V: usize>(a: &[f32], k: usize, b: &[f32], ldb: usize, sums: &mut [f32]) {
         unsafe {
             let (a, b) = (a.as_ptr(), b.as_ptr());
-            let mut acc = [[_mm256_setzero_ps(); 2]; R];
+            let mut acc = [[_mm256_setzero_ps(); V]; R];
             for p in 0..k {
-                let b0 = _mm256_loadu_ps(b.add(p * ldb));
-                let b1 = _mm256_loadu_ps(b.add(p * ldb + 8));
+                let b: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(b.add(p * ldb + 8 * v)));
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let a = _mm256_broadcast_ss(&*a.add(r * k + p));
-                    acc[0] = _mm256_fmadd_ps(a, b0, acc[0]);
-                    acc[1] = _mm256_fmadd_ps(a, b1, acc[1]);
+                    for (acc, &b) in acc.iter_mut().zip(&b) {
+                        *acc = _mm256_fmadd_ps(a, b, *acc);
+                    }
                 }
             }
             for (r, acc) in acc.iter().enumerate() {
-                _mm256_storeu_ps(sums.as_mut_ptr().add(r * COLUMNS), acc[0]);
-                _mm256_storeu_ps(sums.as_mut_ptr().add(r * COLUMNS + 8), acc[1]);
+                for (v, &acc) in acc.iter().enumerate() {
+                    _mm256_storeu_ps(sums.as_mut_ptr().add(r * COLUMNS + 8 * v), acc);
+                }
             }
         }
     }
@@ -235,37 +257,43 @@ mod simd128 {
 
     pub fn blocks(product: &Product, range: std::ops::Range<usize>, values: &Values, targets: Targets) {
         let k = product.k;
-        blocks_with::<ROWS, COLUMNS>(product, range, values, targets, |rows, a, b, ldb, sums| {
+        blocks_with::<ROWS, COLUMNS>(product, range, values, targets, |rows, half, a, b, ldb, sums| {
             assert!(a.len() >= (rows - 1) * k + k && b.len() >= (k - 1) * ldb + COLUMNS && sums.len() >= ROWS * COLUMNS);
             // SAFETY: the bounds are checked just above.
             unsafe {
-                match rows {
-                    4 => sum::<4>(a, k, b, ldb, sums),
-                    3 => sum::<3>(a, k, b, ldb, sums),
-                    2 => sum::<2>(a, k, b, ldb, sums),
-                    _ => sum::<1>(a, k, b, ldb, sums),
+                match (rows, half) {
+                    (4, false) => sum::<4, 2>(a, k, b, ldb, sums),
+                    (3, false) => sum::<3, 2>(a, k, b, ldb, sums),
+                    (2, false) => sum::<2, 2>(a, k, b, ldb, sums),
+                    (_, false) => sum::<1, 2>(a, k, b, ldb, sums),
+                    (4, true) => sum::<4, 1>(a, k, b, ldb, sums),
+                    (3, true) => sum::<3, 1>(a, k, b, ldb, sums),
+                    (2, true) => sum::<2, 1>(a, k, b, ldb, sums),
+                    (_, true) => sum::<1, 1>(a, k, b, ldb, sums),
                 }
             }
         });
     }
 
+    /// `R` rows by `V` vectors of four columns.
     #[inline(always)]
-    unsafe fn sum<const R: usize>(a: &[f32], k: usize, b: &[f32], ldb: usize, sums: &mut [f32]) {
+    unsafe fn sum<const R: usize, const V: usize>(a: &[f32], k: usize, b: &[f32], ldb: usize, sums: &mut [f32]) {
         unsafe {
             let (a, b) = (a.as_ptr(), b.as_ptr());
-            let mut acc = [[f32x4_splat(0.0); 2]; R];
+            let mut acc = [[f32x4_splat(0.0); V]; R];
             for p in 0..k {
-                let b0 = v128_load(b.add(p * ldb) as *const v128);
-                let b1 = v128_load(b.add(p * ldb + 4) as *const v128);
+                let b: [v128; V] = std::array::from_fn(|v| v128_load(b.add(p * ldb + 4 * v) as *const v128));
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let a = f32x4_splat(*a.add(r * k + p));
-                    acc[0] = f32x4_add(acc[0], f32x4_mul(a, b0));
-                    acc[1] = f32x4_add(acc[1], f32x4_mul(a, b1));
+                    for (acc, &b) in acc.iter_mut().zip(&b) {
+                        *acc = f32x4_add(*acc, f32x4_mul(a, b));
+                    }
                 }
             }
             for (r, acc) in acc.iter().enumerate() {
-                v128_store(sums.as_mut_ptr().add(r * COLUMNS) as *mut v128, acc[0]);
-                v128_store(sums.as_mut_ptr().add(r * COLUMNS + 4) as *mut v128, acc[1]);
+                for (v, &acc) in acc.iter().enumerate() {
+                    v128_store(sums.as_mut_ptr().add(r * COLUMNS + 4 * v) as *mut v128, acc);
+                }
             }
         }
     }
