@@ -255,10 +255,8 @@ pub async fn soft(
             scales = grads.gates.iter().map(layer_scale).collect();
         }
         for l in options.gated_layers.clone() {
-            let z = gate(&gates, l)?.clone();
-            let g = grads.gates[l].clone();
-            let step = (g.clone() / scales[l].clone().expand(g.dims()) - options.lambda as f64) * options.eta as f64;
-            gates.set(l, (z + step).clamp(0.0, 1.0));
+            let z = model::gate_step(gate(&gates, l)?, &grads.gates[l], &scales[l], -options.lambda, options.eta, None);
+            gates.set(l, z);
         }
     }
     run.score(&gates).await?;
@@ -423,10 +421,8 @@ pub async fn twice(
         for _attempt in 0..3 {
             let mut proposal = gates.clone();
             for l in layers.clone() {
-                let g = grads.gates[l].clone();
-                let step = (g.clone() / scales[l].clone().expand(g.dims()) + options.twice_lambda as f64) * eta as f64;
-                let step = step.clamp(-options.twice_max_step, options.twice_max_step);
-                proposal.set(l, (gate(&gates, l)?.clone() + step).clamp(0.0, 1.0));
+                let limit = Some(options.twice_max_step);
+                proposal.set(l, model::gate_step(gate(&gates, l)?, &grads.gates[l], &scales[l], options.twice_lambda, eta, limit));
             }
             run.passes += 1;
             let next = net.target_gradients(input.clone(), &proposal, class, Target::LogProbability)?;

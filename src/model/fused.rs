@@ -199,6 +199,35 @@ pub fn gate_gradient_and_step(g: Tensor<4>, pre: &Tensor<4>, gate: Option<&Tenso
     (unsafe { gate_gradient.assume_written() }.into_tensor(), step.into_tensor())
 }
 
+/// One projected gradient step on a gate: `clip(z + clip((g / s + offset) · η, −limit, limit), 0, 1)`
+/// with `s` the layer's gradient scale (`[1, 1, 1, 1]`), in one pass over `z` and `g` into a new
+/// tensor (burn's operations, five passes, where a tensor is not a plain CPU buffer).
+pub fn gate_step(z: &Tensor<4>, g: &Tensor<4>, scale: &Tensor<4>, offset: f32, eta: f32, limit: Option<f32>) -> Tensor<4> {
+    let shape = z.dims();
+    let by_ops = || {
+        let step = (g.clone() / scale.clone().expand(shape) + offset as f64) * eta as f64;
+        let step = match limit {
+            Some(m) => step.clamp(-m as f64, m as f64),
+            None => step,
+        };
+        (z.clone() + step).clamp(0.0, 1.0)
+    };
+    let (Some(zs), Some(gs), Some(s)) = (Host::of(z), Host::like(g, shape), Host::like(scale, [1, 1, 1, 1])) else {
+        return by_ops();
+    };
+    let s = s.values()[0];
+    let (low, high) = limit.map_or((f32::NEG_INFINITY, f32::INFINITY), |m| (-m, m));
+    let mut out = Fresh::new(shape);
+    each_chunk(out.values_mut(), 1, |start, o| {
+        for ((o, &z), &g) in o.iter_mut().zip(&zs.values()[start..]).zip(&gs.values()[start..]) {
+            let step = ((g / s + offset) * eta).clamp(low, high);
+            o.write((z + step).clamp(0.0, 1.0));
+        }
+    });
+    // SAFETY: the chunks cover the buffer and every value of each is written.
+    unsafe { out.assume_written() }.into_tensor()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,5 +342,20 @@ mod tests {
         let expected = bits(x.clone() * s.clone() + b.clone());
         let owned = Tensor::from_data(x.into_data(), &Device::flex());
         assert_eq!(bits(batch_norm(owned, &s, &b)), expected);
+    }
+
+    #[test]
+    fn a_gate_step_is_bit_for_bit_burns_five_passes() {
+        let (z, g) = (tensor(6, 0.0, 1.0), tensor(7, -3.0, 3.0));
+        let scale = Tensor::from_data(TensorData::new(vec![0.37f32], [1, 1, 1, 1]), &Device::flex());
+        for (offset, eta, limit) in [(-0.25f32, 0.5f32, None), (0.125, 0.3, Some(0.2f32))] {
+            let step = (g.clone() / scale.clone().expand(SHAPE) + offset as f64) * eta as f64;
+            let step = match limit {
+                Some(m) => step.clamp(-m as f64, m as f64),
+                None => step,
+            };
+            let expected = bits((z.clone() + step).clamp(0.0, 1.0));
+            assert_eq!(bits(gate_step(&z, &g, &scale, offset, eta, limit)), expected);
+        }
     }
 }

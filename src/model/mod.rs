@@ -26,6 +26,7 @@ use burn_tensor::{Device, Tensor};
 use crate::error::{Error, Result};
 use finish::Finish;
 pub use backward::{ClassGradients, Target, through_relu6, under_gates};
+pub use fused::gate_step;
 pub use weights::{Precision, Weights};
 
 pub use crate::geometry::INPUT_SIZE;
