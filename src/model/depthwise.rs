@@ -7,10 +7,10 @@
 //! gradient, writes) a contiguous run, which the compiler vectorises (AVX2 natively when the
 //! processor has it, SIMD128 in the browser). Other devices run burn's convolutions.
 //!
-//! The stem (3 → 32 channels, 3 × 3) could be summed the same way, about 0.7 ms faster, but any
-//! order of its sums other than burn-flex's moves ReLU6 kinks on the golden cat's flat letterbox
-//! border (its gate gradient then differs from the reference by 1.02e-3, over the 1e-3 bound),
-//! so it stays with burn-flex.
+//! The stem (3 → 32 channels, 3 × 3) is not summed this way: any order of its sums other than
+//! burn-flex's moves ReLU6 kinks on the golden cat's flat letterbox border (its gate gradient then
+//! differed from the reference by 1.02e-3, over the 1e-3 bound). It runs as one matrix product
+//! in burn-flex's own order instead ([`super::pointwise::unfold`]), bit for bit its convolution.
 
 use burn_tensor::Tensor;
 

@@ -170,6 +170,9 @@ struct Conv {
     shift: Tensor<4>,
     /// The kernel of the input gradient, BatchNorm's scale folded in (see [`Conv::vjp`]).
     transposed: Tensor<4>,
+    /// A full k×k convolution's (the stem's) kernel as one matrix `[out, k·k·in, 1, 1]`, its columns
+    /// in burn-flex's order (ky, kx, in): the convolution is then one product (see [`pointwise::unfold`]).
+    unfolded: Option<Tensor<4>>,
     kernel: usize,
     stride: usize,
     groups: usize,
@@ -184,6 +187,7 @@ impl Conv {
         // to rounding. Stride 1: the flipped kernel with in and out swapped (per channel for a
         // depthwise one); a strided convolution's gradient is a transposed convolution, which takes
         // the kernel as it is.
+        let weight_for_unfold = weight.clone();
         let transposed = match (spec.stride, spec.depthwise) {
             (1, true) => weight.clone().flip([2, 3]) * scale.clone().reshape([out, 1, 1, 1]),
             (1, false) => weight.clone().flip([2, 3]).swap_dims(0, 1) * scale.clone().reshape([1, out, 1, 1]),
@@ -194,6 +198,8 @@ impl Conv {
             scale: scale.reshape([1, out, 1, 1]),
             shift: weights.tensor::<1>(&format!("{}.shift", spec.name), device)?.reshape([1, out, 1, 1]),
             transposed,
+            unfolded: (spec.kernel > 1 && !spec.depthwise)
+                .then(|| weight_for_unfold.permute([0, 2, 3, 1]).reshape([out, spec.kernel * spec.kernel * spec.in_channels, 1, 1])),
             kernel: spec.kernel,
             stride: spec.stride,
             groups: if spec.depthwise { out } else { 1 },
@@ -222,6 +228,11 @@ impl Conv {
     fn forward_finished(&self, x: &Tensor<4>, finish: Finish) -> Option<(Tensor<4>, Option<Tensor<4>>)> {
         let [_, _, h, w] = x.dims();
         let ((top, bottom), (left, right)) = (self.padding(h), self.padding(w));
+        if let Some(unfolded) = &self.unfolded {
+            let size = [h.div_ceil(self.stride), w.div_ceil(self.stride)];
+            let columns = pointwise::unfold(x, self.kernel, self.stride, [top, left], size)?;
+            return pointwise::convolve(&columns, unfolded, finish);
+        }
         self.finished(x, &self.weight, [top, bottom, left, right], finish)
     }
 

@@ -13,7 +13,7 @@
 
 use burn_tensor::Tensor;
 
-use super::cpu::Host;
+use super::cpu::{Fresh, Host, each_chunk};
 use super::finish::{Finish, Finished, Targets, Values};
 
 /// The 1×1 convolution of `x` `[N, k, H, W]` with `weight` `[m, k, 1, 1]`, finished by `finish`:
@@ -33,6 +33,45 @@ pub fn convolve(x: &Tensor<4>, weight: &Tensor<4>, finish: Finish) -> Option<(Te
     product.run(isa, &values, targets);
     // SAFETY: the blocks cover the output and each writes all of its values.
     Some(unsafe { finished.into_tensors() })
+}
+
+/// `x` `[1, C, H, W]` unfolded for a `k × k` convolution of `stride` with `top` and `left` zero
+/// rows and columns before it, into `[1, k·k·C, oh, ow]`: row `(ky·k + kx)·C + c` holds
+/// `x[c, oy·s + ky − top, ox·s + kx − left]` (zero outside `x`). In burn-flex's order, so that
+/// the product with the kernel as one matrix sums as its convolution does, to the bit: any other
+/// order moves ReLU6 kinks on a flat letterbox border (see [`super::depthwise`]). `None` off the
+/// CPU, for a batch, or for a tensor that is not a plain buffer.
+pub fn unfold(x: &Tensor<4>, kernel: usize, stride: usize, [top, left]: [usize; 2], [oh, ow]: [usize; 2]) -> Option<Tensor<4>> {
+    let [n, channels, h, w] = x.dims();
+    if n != 1 || kernel == 0 || stride == 0 || oh * ow == 0 {
+        return None;
+    }
+    let x = Host::of(x)?;
+    let mut columns = Fresh::new([1, kernel * kernel * channels, oh, ow]);
+    each_chunk(columns.values_mut(), oh * ow, |start, chunk| {
+        for (i, row) in chunk.chunks_exact_mut(oh * ow).enumerate() {
+            let r = start / (oh * ow) + i;
+            let (ky, kx, c) = (r / channels / kernel, r / channels % kernel, r % channels);
+            let plane = &x.values()[c * h * w..(c + 1) * h * w];
+            // The columns whose tap falls inside the image: `ox · s + kx − left` in `0..w`.
+            let first = left.saturating_sub(kx).div_ceil(stride).min(ow);
+            let end = (w + left).saturating_sub(kx).div_ceil(stride).clamp(first, ow);
+            for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
+                let Some(iy) = (oy * stride + ky).checked_sub(top).filter(|&iy| iy < h) else {
+                    out.iter_mut().for_each(|o| _ = o.write(0.0));
+                    continue;
+                };
+                let source = &plane[iy * w..(iy + 1) * w];
+                let (before, rest) = out.split_at_mut(first);
+                let (inside, after) = rest.split_at_mut(end - first);
+                before.iter_mut().chain(after).for_each(|o| _ = o.write(0.0));
+                let start = first * stride + kx - left;
+                inside.iter_mut().zip(source[start..].iter().step_by(stride)).for_each(|(o, &v)| _ = o.write(v));
+            }
+        }
+    });
+    // SAFETY: the chunks cover the buffer and every value of each is written.
+    Some(unsafe { columns.assume_written() }.into_tensor())
 }
 
 /// The vector instructions the kernel runs on.
@@ -384,6 +423,22 @@ mod tests {
         let got = values(convolve(&g, &transposed, Finish::Sum { plus: None }).expect("read in place").0);
         let expected = values(conv2d(g, transposed, None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1)));
         assert!(got.iter().zip(&expected).all(|(a, b)| (a - b).abs() <= 1e-5));
+    }
+
+    #[test]
+    fn an_unfolded_stem_is_bit_for_bit_burns_convolution() {
+        // The stem: 3 → 32 channels, 3 × 3, stride 2, TF "SAME" padding (the extra row and column
+        // bottom and right), on a 224 × 224 input and on an odd size.
+        for side in [224, 45] {
+            let (x, w) = (tensor([1, 3, side, side], 1), tensor([32, 3, 3, 3], 2));
+            let out = side.div_ceil(2);
+            let total = (out - 1) * 2 + 3 - side;
+            let padding = [(total / 2, total - total / 2); 2];
+            let expected = bits(conv2d(x.clone(), w.clone(), None, ConvOptions { stride: [2, 2], padding, dilation: [1, 1], groups: 1 }));
+            let columns = unfold(&x, 3, 2, [total / 2, total / 2], [out, out]).expect("a CPU tensor");
+            let matrix = w.permute([0, 2, 3, 1]).reshape([32, 27, 1, 1]);
+            assert_eq!(bits(sum(&columns, &matrix)), expected, "{side}²");
+        }
     }
 
     #[test]
