@@ -95,16 +95,20 @@ impl EfficientNetLite0 {
             };
             // The depthwise input: the expansion's output, or the block input (previous gated layer).
             let g_dw_in = block.dw.vjp(g_dw_pre, shape(layer - 1));
-            let g_block_in = match &block.expand {
+            // The residual path's gradient joins the expansion's as its product is stored.
+            let residual = block.residual.then(|| g_x.clone());
+            g_x = match &block.expand {
                 Some(expand) => {
                     layer -= 1;
                     let g_exp_pre = step(layer, g_dw_in);
                     let [n, _, h, w] = shape(layer);
-                    expand.vjp(g_exp_pre, [n, expand.weight.dims()[1], h, w])
+                    expand.vjp_plus(g_exp_pre, [n, expand.weight.dims()[1], h, w], residual)
                 }
-                None => g_dw_in,
+                None => match residual {
+                    Some(residual) => g_dw_in + residual,
+                    None => g_dw_in,
+                },
             };
-            g_x = if block.residual { g_block_in + g_x } else { g_block_in };
         }
         let g_stem = step(0, g_x);
         Ok(self.stem.vjp(g_stem, input_shape))

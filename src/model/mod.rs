@@ -287,12 +287,32 @@ impl Conv {
     /// convolution is then one matrix product, a depthwise one a depthwise convolution). Strided:
     /// a transposed convolution onto the padded input, cropped to the input.
     fn vjp(&self, g: Tensor<4>, input_shape: [usize; 4]) -> Tensor<4> {
+        self.vjp_plus(g, input_shape, None)
+    }
+
+    /// `Jᵀ g + plus`: an expansion's input gradient and its block's residual path, summed as the
+    /// kernel stores it where it can.
+    fn vjp_plus(&self, g: Tensor<4>, input_shape: [usize; 4], plus: Option<Tensor<4>>) -> Tensor<4> {
+        let [_, _, h, w] = input_shape;
+        let ((top, bottom), (left, right)) = (self.padding(h), self.padding(w));
+        let mirrored = [bottom, top, right, left];
+        if self.stride == 1
+            && let Some((gx, _)) = self.finished(&g, &self.transposed, mirrored, Finish::Sum { plus: plus.as_ref() })
+        {
+            return gx;
+        }
+        let gx = self.vjp_by_ops(g, input_shape);
+        match plus {
+            Some(plus) => gx + plus,
+            None => gx,
+        }
+    }
+
+    /// [`Conv::vjp`] where the CPU's kernels do not run (the strided depthwise one has its own).
+    fn vjp_by_ops(&self, g: Tensor<4>, input_shape: [usize; 4]) -> Tensor<4> {
         let [_, _, h, w] = input_shape;
         let ((top, bottom), (left, right)) = (self.padding(h), self.padding(w));
         if self.stride == 1 {
-            if let Some((gx, _)) = self.finished(&g, &self.transposed, [bottom, top, right, left], Finish::Sum { plus: None }) {
-                return gx;
-            }
             let options = ConvOptions { stride: [1, 1], padding: [(bottom, top), (right, left)], dilation: [1, 1], groups: self.groups };
             return conv2d(g, self.transposed.clone(), None, options);
         }

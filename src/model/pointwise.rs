@@ -154,7 +154,7 @@ impl Product<'_> {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => unsafe { avx2::blocks(self, range, values, targets) },
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Isa::Simd128 => simd128::blocks(self, range, values, targets),
+            Isa::Simd128 => blocks_with::<simd128::Lane>(self, range, values, targets),
         }
     }
 }
@@ -164,30 +164,38 @@ impl Isa {
     fn block(self) -> (usize, usize) {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => (avx2::ROWS, avx2::COLUMNS),
+            Isa::Avx2 => (avx2::Lane::ROWS, 2 * avx2::Lane::WIDTH),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Isa::Simd128 => (simd128::ROWS, simd128::COLUMNS),
+            Isa::Simd128 => (simd128::Lane::ROWS, 2 * simd128::Lane::WIDTH),
         }
     }
 }
 
-/// The blocks `range` of `product` by `sum(rows, half, a, b, ldb, sums)`, the instruction set's
-/// kernel: `sums[r · COLUMNS + c] = Σ_p a[r · k + p] · b[p · ldb + c]` for `r < rows` and
-/// `c < COLUMNS` (`COLUMNS / 2` when `half`). A last column block narrower than `COLUMNS` is
-/// copied into a zero-padded panel first, and summed half wide when it fits (the 7 × 7 layers'
-/// 49 positions are three blocks of 16 and one of 1).
+/// The vector operations the kernel is written in, for one instruction set.
+trait Lanes: Copy {
+    /// Values in one vector; a register block is two vectors wide.
+    const WIDTH: usize;
+    /// Output channels in a register block (what the registers hold: `ROWS × 2` sums, two
+    /// vectors of `b` and one of `a`).
+    const ROWS: usize;
+    unsafe fn zero() -> Self;
+    unsafe fn load(from: *const f32) -> Self;
+    unsafe fn splat(value: f32) -> Self;
+    /// `acc + a · b`: fused where the instruction set has it.
+    unsafe fn mul_add(acc: Self, a: Self, b: Self) -> Self;
+    unsafe fn store(self, to: *mut f32);
+}
+
+/// The blocks `range` of `product`, each summed in registers by [`sum`] and stored by `values`.
+/// A last column block narrower than a block is copied into a zero-padded panel first, and
+/// summed half wide when it fits (the 7 × 7 layers' 49 positions are three blocks of 16 and one of 1).
 #[inline(always)]
-fn blocks_with<const ROWS: usize, const COLUMNS: usize>(
-    product: &Product,
-    range: std::ops::Range<usize>,
-    values: &Values,
-    targets: Targets,
-    sum: impl Fn(usize, bool, &[f32], &[f32], usize, &mut [f32]),
-) {
+fn blocks_with<L: Lanes>(product: &Product, range: std::ops::Range<usize>, values: &Values, targets: Targets) {
+    let (rows_per_block, columns_per_block) = (L::ROWS, 2 * L::WIDTH);
     let Product { a, b, m, k, n, .. } = *product;
-    let row_blocks = m.div_ceil(ROWS);
-    let column_blocks = n.div_ceil(COLUMNS);
-    let mut sums = vec![0.0f32; ROWS * COLUMNS];
+    let row_blocks = m.div_ceil(rows_per_block);
+    let column_blocks = n.div_ceil(columns_per_block);
+    let mut sums = vec![0.0f32; rows_per_block * columns_per_block];
     let mut panel: Vec<f32> = Vec::new();
     let mut panel_of = usize::MAX;
     for block in range {
@@ -196,26 +204,78 @@ fn blocks_with<const ROWS: usize, const COLUMNS: usize>(
             true => (rest % column_blocks, rest / column_blocks),
             false => (rest / row_blocks, rest % row_blocks),
         };
-        let (i, j) = (row_block * ROWS, column_block * COLUMNS);
-        let (rows, columns) = ((m - i).min(ROWS), (n - j).min(COLUMNS));
+        let (i, j) = (row_block * rows_per_block, column_block * columns_per_block);
+        let (rows, columns) = ((m - i).min(rows_per_block), (n - j).min(columns_per_block));
         let image_b = &b[image * k * n..(image + 1) * k * n];
-        let (panel_b, ldb): (&[f32], usize) = if columns == COLUMNS {
+        let (panel_b, ldb): (&[f32], usize) = if columns == columns_per_block {
             (&image_b[j..], n)
         } else {
             if panel_of != image * column_blocks + column_block {
                 panel.clear();
-                panel.resize(k * COLUMNS, 0.0);
-                for (p, row) in panel.chunks_exact_mut(COLUMNS).enumerate() {
+                panel.resize(k * columns_per_block, 0.0);
+                for (p, row) in panel.chunks_exact_mut(columns_per_block).enumerate() {
                     row[..columns].copy_from_slice(&image_b[p * n + j..p * n + j + columns]);
                 }
                 panel_of = image * column_blocks + column_block;
             }
-            (&panel, COLUMNS)
+            (&panel, columns_per_block)
         };
-        sum(rows, columns <= COLUMNS / 2, &a[i * k..], panel_b, ldb, &mut sums);
+        let a = &a[i * k..];
+        // Every read of `sum` lies in these (checked once here, not per load).
+        assert!(a.len() >= rows * k && panel_b.len() >= (k - 1) * ldb + columns_per_block && sums.len() >= rows * columns_per_block);
+        // SAFETY: the bounds are checked just above; `rows` is at most `L::ROWS`.
+        unsafe { sum_rows::<L>(rows, columns <= L::WIDTH, a, k, panel_b, ldb, &mut sums) };
         for r in 0..rows {
             let row = i + r;
-            values.store(row, (image * m + row) * n + j, &sums[r * COLUMNS..r * COLUMNS + columns], targets);
+            let at = r * columns_per_block;
+            values.store(row, (image * m + row) * n + j, &sums[at..at + columns], targets);
+        }
+    }
+}
+
+/// [`sum`] of `rows` rows (at most `L::ROWS`), a whole block wide or, with `half`, one vector.
+///
+/// # Safety
+/// As [`sum`]'s, for `rows` rows.
+#[inline(always)]
+unsafe fn sum_rows<L: Lanes>(rows: usize, half: bool, a: &[f32], k: usize, b: &[f32], ldb: usize, sums: &mut [f32]) {
+    macro_rules! by_rows {
+        ($($r:literal)*) => {
+            match (rows, half) {
+                $(
+                    ($r, false) if $r <= L::ROWS => unsafe { sum::<L, $r, 2>(a, k, b, ldb, sums) },
+                    ($r, true) if $r <= L::ROWS => unsafe { sum::<L, $r, 1>(a, k, b, ldb, sums) },
+                )*
+                _ => unreachable!("a register block has 1 to {} rows", L::ROWS),
+            }
+        };
+    }
+    by_rows!(1 2 3 4 5 6)
+}
+
+/// `sums[r · 2W + c] = Σ_p a[r · k + p] · b[p · ldb + c]` for `r < R` and `c < V · W` (`W` the
+/// vector width), summed in channel order in `R × V` registers.
+///
+/// # Safety
+/// `a` holds `R` rows of `k`, `b` `k` rows of `V · W` values `ldb` apart, `sums` `R × 2W`.
+#[inline(always)]
+unsafe fn sum<L: Lanes, const R: usize, const V: usize>(a: &[f32], k: usize, b: &[f32], ldb: usize, sums: &mut [f32]) {
+    unsafe {
+        let (a, b) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [[L::zero(); V]; R];
+        for p in 0..k {
+            let b: [L; V] = std::array::from_fn(|v| L::load(b.add(p * ldb + L::WIDTH * v)));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let a = L::splat(*a.add(r * k + p));
+                for (acc, &b) in acc.iter_mut().zip(&b) {
+                    *acc = L::mul_add(*acc, a, b);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (v, &acc) in acc.iter().enumerate() {
+                acc.store(sums.as_mut_ptr().add(r * 2 * L::WIDTH + L::WIDTH * v));
+            }
         }
     }
 }
@@ -224,62 +284,48 @@ fn blocks_with<const ROWS: usize, const COLUMNS: usize>(
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Product, Targets, Values, blocks_with};
+    use super::{Lanes, Product, Targets, Values, blocks_with};
 
-    pub const ROWS: usize = 6;
-    /// Two vectors of eight: 6 × 2 accumulators, two loads of `b` and a broadcast of `a` fill
-    /// fifteen of the sixteen registers.
-    pub const COLUMNS: usize = 16;
+    /// Eight lanes, fused multiply-adds: 6 × 2 sums, two vectors of `b` and a broadcast of `a`
+    /// fill fifteen of the sixteen registers.
+    #[derive(Clone, Copy)]
+    pub struct Lane(__m256);
+
+    impl Lanes for Lane {
+        const WIDTH: usize = 8;
+        const ROWS: usize = 6;
+
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn zero() -> Self {
+            Lane(_mm256_setzero_ps())
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn load(from: *const f32) -> Self {
+            Lane(unsafe { _mm256_loadu_ps(from) })
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn splat(value: f32) -> Self {
+            Lane(_mm256_set1_ps(value))
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn mul_add(acc: Self, a: Self, b: Self) -> Self {
+            Lane(_mm256_fmadd_ps(a.0, b.0, acc.0))
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn store(self, to: *mut f32) {
+            unsafe { _mm256_storeu_ps(to, self.0) }
+        }
+    }
 
     /// # Safety
     /// The processor has AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn blocks(product: &Product, range: std::ops::Range<usize>, values: &Values, targets: Targets) {
-        let k = product.k;
-        blocks_with::<ROWS, COLUMNS>(product, range, values, targets, |rows, half, a, b, ldb, sums| {
-            // SAFETY: `a` holds `rows` rows of `k`, `b` `k` rows of `COLUMNS` at stride `ldb`,
-            // `sums` `ROWS × COLUMNS` (checked once here, not per load).
-            assert!(a.len() >= (rows - 1) * k + k && b.len() >= (k - 1) * ldb + COLUMNS && sums.len() >= ROWS * COLUMNS);
-            unsafe {
-                match (rows, half) {
-                    (6, false) => sum::<6, 2>(a, k, b, ldb, sums),
-                    (5, false) => sum::<5, 2>(a, k, b, ldb, sums),
-                    (4, false) => sum::<4, 2>(a, k, b, ldb, sums),
-                    (3, false) => sum::<3, 2>(a, k, b, ldb, sums),
-                    (2, false) => sum::<2, 2>(a, k, b, ldb, sums),
-                    (_, false) => sum::<1, 2>(a, k, b, ldb, sums),
-                    (6, true) => sum::<6, 1>(a, k, b, ldb, sums),
-                    (5, true) => sum::<5, 1>(a, k, b, ldb, sums),
-                    (4, true) => sum::<4, 1>(a, k, b, ldb, sums),
-                    (3, true) => sum::<3, 1>(a, k, b, ldb, sums),
-                    (2, true) => sum::<2, 1>(a, k, b, ldb, sums),
-                    (_, true) => sum::<1, 1>(a, k, b, ldb, sums),
-                }
-            }
-        });
-    }
-
-    /// `R` rows by `V` vectors of eight columns.
-    #[inline(always)]
-    unsafe fn sum<const R: usize, const V: usize>(a: &[f32], k: usize, b: &[f32], ldb: usize, sums: &mut [f32]) {
-        unsafe {
-            let (a, b) = (a.as_ptr(), b.as_ptr());
-            let mut acc = [[_mm256_setzero_ps(); V]; R];
-            for p in 0..k {
-                let b: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(b.add(p * ldb + 8 * v)));
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let a = _mm256_broadcast_ss(&*a.add(r * k + p));
-                    for (acc, &b) in acc.iter_mut().zip(&b) {
-                        *acc = _mm256_fmadd_ps(a, b, *acc);
-                    }
-                }
-            }
-            for (r, acc) in acc.iter().enumerate() {
-                for (v, &acc) in acc.iter().enumerate() {
-                    _mm256_storeu_ps(sums.as_mut_ptr().add(r * COLUMNS + 8 * v), acc);
-                }
-            }
-        }
+        blocks_with::<Lane>(product, range, values, targets)
     }
 }
 
@@ -287,53 +333,40 @@ mod avx2 {
 mod simd128 {
     use std::arch::wasm32::*;
 
-    use super::{Product, Targets, Values, blocks_with};
+    use super::Lanes;
 
-    pub const ROWS: usize = 4;
-    /// Two vectors of four: 4 × 2 accumulators, two loads of `b` and a splat of `a` (SIMD128 has
-    /// no fused multiply-add; a multiply and an add each).
-    pub const COLUMNS: usize = 8;
+    /// Four lanes; SIMD128 has no fused multiply-add (a multiply and an add each): 4 × 2 sums,
+    /// two vectors of `b` and a splat of `a`.
+    #[derive(Clone, Copy)]
+    pub struct Lane(v128);
 
-    pub fn blocks(product: &Product, range: std::ops::Range<usize>, values: &Values, targets: Targets) {
-        let k = product.k;
-        blocks_with::<ROWS, COLUMNS>(product, range, values, targets, |rows, half, a, b, ldb, sums| {
-            assert!(a.len() >= (rows - 1) * k + k && b.len() >= (k - 1) * ldb + COLUMNS && sums.len() >= ROWS * COLUMNS);
-            // SAFETY: the bounds are checked just above.
-            unsafe {
-                match (rows, half) {
-                    (4, false) => sum::<4, 2>(a, k, b, ldb, sums),
-                    (3, false) => sum::<3, 2>(a, k, b, ldb, sums),
-                    (2, false) => sum::<2, 2>(a, k, b, ldb, sums),
-                    (_, false) => sum::<1, 2>(a, k, b, ldb, sums),
-                    (4, true) => sum::<4, 1>(a, k, b, ldb, sums),
-                    (3, true) => sum::<3, 1>(a, k, b, ldb, sums),
-                    (2, true) => sum::<2, 1>(a, k, b, ldb, sums),
-                    (_, true) => sum::<1, 1>(a, k, b, ldb, sums),
-                }
-            }
-        });
-    }
+    impl Lanes for Lane {
+        const WIDTH: usize = 4;
+        const ROWS: usize = 4;
 
-    /// `R` rows by `V` vectors of four columns.
-    #[inline(always)]
-    unsafe fn sum<const R: usize, const V: usize>(a: &[f32], k: usize, b: &[f32], ldb: usize, sums: &mut [f32]) {
-        unsafe {
-            let (a, b) = (a.as_ptr(), b.as_ptr());
-            let mut acc = [[f32x4_splat(0.0); V]; R];
-            for p in 0..k {
-                let b: [v128; V] = std::array::from_fn(|v| v128_load(b.add(p * ldb + 4 * v) as *const v128));
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let a = f32x4_splat(*a.add(r * k + p));
-                    for (acc, &b) in acc.iter_mut().zip(&b) {
-                        *acc = f32x4_add(*acc, f32x4_mul(a, b));
-                    }
-                }
-            }
-            for (r, acc) in acc.iter().enumerate() {
-                for (v, &acc) in acc.iter().enumerate() {
-                    v128_store(sums.as_mut_ptr().add(r * COLUMNS + 4 * v) as *mut v128, acc);
-                }
-            }
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            Lane(f32x4_splat(0.0))
+        }
+
+        #[inline(always)]
+        unsafe fn load(from: *const f32) -> Self {
+            Lane(unsafe { v128_load(from as *const v128) })
+        }
+
+        #[inline(always)]
+        unsafe fn splat(value: f32) -> Self {
+            Lane(f32x4_splat(value))
+        }
+
+        #[inline(always)]
+        unsafe fn mul_add(acc: Self, a: Self, b: Self) -> Self {
+            Lane(f32x4_add(acc.0, f32x4_mul(a.0, b.0)))
+        }
+
+        #[inline(always)]
+        unsafe fn store(self, to: *mut f32) {
+            unsafe { v128_store(to as *mut v128, self.0) }
         }
     }
 }
