@@ -36,6 +36,10 @@ pub struct VisualizeOptions {
     /// Blur only during this fraction of the steps: the last steps sharpen what the blurred ones
     /// shaped, which is what makes the class win clearly.
     pub blur_until: f32,
+    /// Take this last fraction of the steps unshifted: the picture reported is scored unshifted,
+    /// and a picture only ever optimised under shifts can score far lower there (in the browser's
+    /// arithmetic the flamingo's fell from p 1.000 on its shifted steps to 0.887 unshifted).
+    pub settle: f32,
     /// Put the current picture into a step's record every this many steps (0: only the last).
     pub frame_every: usize,
     /// Seed of the jitter and the starting noise, so that a run can be repeated.
@@ -44,7 +48,7 @@ pub struct VisualizeOptions {
 
 impl Default for VisualizeOptions {
     fn default() -> Self {
-        Self { iterations: 150, step: 0.02, l2: 0.005, jitter: 8, blur_every: 4, blur_sigma: 0.5, blur_until: 1.0, frame_every: 10, seed: 1 }
+        Self { iterations: 150, step: 0.02, l2: 0.005, jitter: 8, blur_every: 4, blur_sigma: 0.5, blur_until: 1.0, settle: 0.1, frame_every: 10, seed: 1 }
     }
 }
 
@@ -104,8 +108,10 @@ pub async fn visualize(
     let mut finished = None;
     for iteration in 0..=options.iterations {
         let final_step = iteration == options.iterations;
-        // The last pass scores the picture as it is, unshifted: the probability reported is the picture's.
-        let (dy, dx) = if final_step { (0, 0) } else { (random.shift(options.jitter), random.shift(options.jitter)) };
+        // The last pass scores the picture as it is, unshifted: the probability reported is the
+        // picture's; the settling steps before it optimise that unshifted picture.
+        let settling = iteration as f32 >= (1.0 - options.settle) * options.iterations as f32;
+        let (dy, dx) = if final_step || settling { (0, 0) } else { (random.shift(options.jitter), random.shift(options.jitter)) };
         let shifted = roll(image.clone(), dy, dx);
         let grads = net.target_gradients(shifted, &Gates::open(), class, Target::Logit)?;
         let stats = Tensor::cat(vec![grads.logits.clone().narrow(1, class, 1).reshape([1]), softmax(grads.logits, 1).narrow(1, class, 1).reshape([1])], 0);
