@@ -24,6 +24,15 @@ impl Host {
         (t.dims() == shape).then(|| Self::of(t)).flatten()
     }
 
+    /// [`Host::like`] of a tensor that may be absent (a gate, a residual): `Some(None)` without
+    /// one, `None` when it cannot be read in place (the caller then runs burn's operations).
+    pub(super) fn like_optional(t: Option<&Tensor<4>>, shape: [usize; 4]) -> Option<Option<Self>> {
+        match t {
+            Some(t) => Self::like(t, shape).map(Some),
+            None => Some(None),
+        }
+    }
+
     pub(super) fn values(&self) -> &[f32] {
         self.0.storage::<f32>()
     }

@@ -32,7 +32,7 @@ impl Finished {
     /// plain CPU buffer of its shape (per channel `[1, C, 1, 1]`, or the output's).
     pub(super) fn new(finish: Finish, shape: [usize; 4]) -> Option<Self> {
         let per_channel = |t: &Tensor<4>| Host::like(t, [1, shape[1], 1, 1]);
-        let whole = |t: Option<&Tensor<4>>| t.map(|t| Host::like(t, shape)).map_or(Some(None), |t| t.map(Some));
+        let whole = |t: Option<&Tensor<4>>| Host::like_optional(t, shape);
         let store = match finish {
             Finish::Sum { plus } => Store::Sum { plus: whole(plus)? },
             Finish::BatchNorm { scale, shift, plus } => Store::BatchNorm { scale: per_channel(scale)?, shift: per_channel(shift)?, plus: whole(plus)? },

@@ -46,7 +46,7 @@ pub fn batch_norm_gated_relu6(x: Tensor<4>, scale: &Tensor<4>, shift: &Tensor<4>
     let (Some(s), Some(b)) = (Host::of(scale), Host::of(shift)) else {
         return by_ops(x);
     };
-    let Some(z) = host_gate(gate, x.dims()) else {
+    let Some(z) = Host::like_optional(gate, x.dims()) else {
         return by_ops(x);
     };
     match Owned::of(x) {
@@ -75,7 +75,7 @@ pub fn batch_norm_gated_relu6(x: Tensor<4>, scale: &Tensor<4>, shift: &Tensor<4>
 
 /// `z ⊙ relu6(pre)`, or `relu6(pre)` without a gate, written over `pre` when nothing else holds it.
 pub fn gated_relu6(pre: Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
-    let Some(z) = host_gate(gate, pre.dims()) else {
+    let Some(z) = Host::like_optional(gate, pre.dims()) else {
         return gated_relu6_by_ops(pre, gate);
     };
     match Owned::of(pre) {
@@ -97,7 +97,7 @@ pub fn gated_relu6(pre: Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
 /// `z ⊙ relu6(pre)` into a new tensor, `pre` left as it is (a backward pass will read it).
 pub fn gated_relu6_kept(pre: &Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
     let shape = pre.dims();
-    let (Some(x), Some(z)) = (Host::of(pre), host_gate(gate, shape)) else {
+    let (Some(x), Some(z)) = (Host::of(pre), Host::like_optional(gate, shape)) else {
         return gated_relu6_by_ops(pre.clone(), gate);
     };
     let mut out = Fresh::new(shape);
@@ -116,15 +116,6 @@ pub fn gated_relu6_kept(pre: &Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> 
     unsafe { out.assume_written() }.into_tensor()
 }
 
-/// The gate's values for a layer of `shape`: `Some(None)` without a gate, `None` when the gate
-/// cannot be read in place (the caller then runs burn's operations).
-fn host_gate(gate: Option<&Tensor<4>>, shape: [usize; 4]) -> Option<Option<Host>> {
-    match gate {
-        Some(z) => Host::like(z, shape).map(Some),
-        None => Some(None),
-    }
-}
-
 fn gated_relu6_by_ops(pre: Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
     match gate {
         Some(z) => z.clone() * relu6(pre),
@@ -136,7 +127,7 @@ fn gated_relu6_by_ops(pre: Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
 /// (PyTorch's convention at the kinks), written over `g` when nothing else holds it.
 pub fn under_gates(g: Tensor<4>, pre: &Tensor<4>, gate: Option<&Tensor<4>>) -> Tensor<4> {
     let shape = g.dims();
-    let (Some(x), Some(z)) = (Host::like(pre, shape), host_gate(gate, shape)) else {
+    let (Some(x), Some(z)) = (Host::like(pre, shape), Host::like_optional(gate, shape)) else {
         return under_gates_by_ops(g, pre, gate);
     };
     let mut out = match Owned::or_copy(g) {
@@ -170,7 +161,7 @@ fn under_gates_by_ops(g: Tensor<4>, pre: &Tensor<4>, gate: Option<&Tensor<4>>) -
 pub fn gate_gradient_and_step(g: Tensor<4>, pre: &Tensor<4>, gate: Option<&Tensor<4>>) -> (Tensor<4>, Tensor<4>) {
     let shape = g.dims();
     let by_ops = |g: Tensor<4>| (g.clone() * relu6(pre.clone()), under_gates_by_ops(g, pre, gate));
-    let (Some(x), Some(z)) = (Host::like(pre, shape), host_gate(gate, shape)) else {
+    let (Some(x), Some(z)) = (Host::like(pre, shape), Host::like_optional(gate, shape)) else {
         return by_ops(g);
     };
     let mut step = match Owned::or_copy(g) {
