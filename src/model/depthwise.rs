@@ -64,13 +64,13 @@ pub fn forward(x: &Tensor<4>, weight: &Tensor<4>, window: Window, finish: Finish
     let mut finished = Finished::new(finish, [1, channels, oh, ow])?;
     let (values, targets) = finished.parts();
     let plane = Plane { h, w, ow, window };
-    let offsets = plane.offsets(0).collect::<Vec<_>>();
+    let (offsets, blocks) = (plane.offsets(0).collect::<Vec<_>>(), plane.blocks(oh * ow));
     each_range(channels, oh * ow, |range| {
         // The padding's zeros are written once: `pad` writes the same inner positions for every channel.
         let (mut scratch, mut sums) = (vec![0.0; plane.len() + LANES], vec![0.0; oh * ow]);
         for c in range {
             plane.pad(&x_values.values()[c * h * w..(c + 1) * h * w], &mut scratch);
-            plane.sum(&scratch, &weights.values()[c * k * k..(c + 1) * k * k], &offsets, &mut sums);
+            plane.sum(&scratch, &weights.values()[c * k * k..(c + 1) * k * k], &offsets, &blocks, &mut sums);
             values.store(c, c * oh * ow, &sums, targets);
         }
     });
@@ -164,14 +164,15 @@ impl Plane {
         }
     }
 
-    /// `out = Σ_t taps[t] · scratch[origin + offsets[t]]` for every output value, the taps in order.
-    fn sum(&self, scratch: &[f32], taps: &[f32], offsets: &[usize], out: &mut [f32]) {
+    /// `out = Σ_t taps[t] · scratch[block.read + offsets[t]]` for every output value, the taps in
+    /// order, block by block of [`Plane::blocks`].
+    fn sum(&self, scratch: &[f32], taps: &[f32], offsets: &[usize], blocks: &[Block], out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the processor has AVX2 (checked just above).
-            return unsafe { self.sum_avx2(scratch, taps, offsets, out) };
+            return unsafe { self.sum_avx2(scratch, taps, offsets, blocks, out) };
         }
-        self.sum_portable(scratch, taps, offsets, out)
+        self.sum_portable(scratch, taps, offsets, blocks, out)
     }
 
     /// [`Plane::sum_portable`] written out in AVX2 for eight blocks at a time: the compiler split
@@ -179,49 +180,50 @@ impl Plane {
     /// independent sums hide the adds' latency where four do not. Same sums in the same order.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn sum_avx2(&self, scratch: &[f32], taps: &[f32], offsets: &[usize], out: &mut [f32]) {
+    fn sum_avx2(&self, scratch: &[f32], taps: &[f32], offsets: &[usize], blocks: &[Block], out: &mut [f32]) {
         use std::arch::x86_64::*;
         const GROUP: usize = 8;
-        let (per_row, blocks, origin) = self.blocks(out.len());
         let taps = &taps[..offsets.len()];
-        let reach = origin(blocks - 1).0 + offsets.iter().max().copied().unwrap_or(0) + LANES;
-        assert!(reach <= scratch.len() && per_row > 0, "every read lies in the padded plane");
-        for first in (0..blocks).step_by(GROUP) {
-            let group: [_; GROUP] = std::array::from_fn(|j| origin((first + j).min(blocks - 1)));
+        let reach = blocks.iter().map(|b| b.read).max().unwrap_or(0) + offsets.iter().max().copied().unwrap_or(0) + LANES;
+        let written = blocks.iter().map(|b| b.write + b.len).max().unwrap_or(0);
+        assert!(reach <= scratch.len() && written <= out.len(), "every read lies in the padded plane, every write in the output");
+        for group in blocks.chunks(GROUP) {
+            // A short last group sums its last block again (the same values to the same place).
+            let group: [Block; GROUP] = std::array::from_fn(|j| group[j.min(group.len() - 1)]);
+            let reads: [*const f32; GROUP] = std::array::from_fn(|j| scratch[group[j].read..].as_ptr());
             let mut sums = [_mm256_setzero_ps(); GROUP];
             for (&tap, &offset) in taps.iter().zip(offsets) {
                 let tap = _mm256_set1_ps(tap);
-                for (sum, &(read, _, _)) in sums.iter_mut().zip(&group) {
+                for (sum, &read) in sums.iter_mut().zip(&reads) {
                     // SAFETY: `read + offset + LANES` is at most `reach` (asserted above).
-                    let v = unsafe { _mm256_loadu_ps(scratch.as_ptr().add(read + offset)) };
+                    let v = unsafe { _mm256_loadu_ps(read.add(offset)) };
                     *sum = _mm256_add_ps(*sum, _mm256_mul_ps(tap, v));
                 }
             }
-            for (sum, &(_, write, len)) in sums.iter().zip(&group).take(blocks - first) {
-                match <&mut [f32; LANES]>::try_from(&mut out[write..write + len]) {
-                    // SAFETY: the destination is eight values.
-                    Ok(whole) => unsafe { _mm256_storeu_ps(whole.as_mut_ptr(), *sum) },
-                    Err(_) => {
-                        let mut values = [0.0f32; LANES];
-                        // SAFETY: `values` is eight values.
-                        unsafe { _mm256_storeu_ps(values.as_mut_ptr(), *sum) };
-                        out[write..write + len].copy_from_slice(&values[..len]);
-                    }
+            for (sum, block) in sums.iter().zip(&group) {
+                if block.len == LANES {
+                    // SAFETY: `write + LANES` is at most `written` (asserted above).
+                    unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(block.write), *sum) };
+                } else {
+                    let mut values = [0.0f32; LANES];
+                    // SAFETY: `values` is eight values.
+                    unsafe { _mm256_storeu_ps(values.as_mut_ptr(), *sum) };
+                    out[block.write..block.write + block.len].copy_from_slice(&values[..block.len]);
                 }
             }
         }
     }
 
-    /// How the output is cut into blocks of [`LANES`]: blocks per row, blocks in all, and each
-    /// block's (read offset in the padded plane, write offset in the output, length).
-    fn blocks(&self, out_len: usize) -> (usize, usize, impl Fn(usize) -> (usize, usize, usize) + use<>) {
+    /// How `out_len` output values (whole rows) are cut into blocks of [`LANES`]: each block's read
+    /// offset in the padded plane, write offset in the output and length. The same for every
+    /// channel of a layer, so made once per layer.
+    fn blocks(&self, out_len: usize) -> Vec<Block> {
         let (row_step, ow) = (self.window.stride * self.window.stride * self.padded().1, self.ow);
-        let per_row = ow.div_ceil(LANES);
-        let origin = move |i: usize| {
-            let (oy, b) = (i / per_row, i % per_row);
-            (oy * row_step + b * LANES, oy * ow + b * LANES, (ow - b * LANES).min(LANES))
-        };
-        (per_row, out_len / ow * per_row, origin)
+        (0..out_len / ow)
+            .flat_map(|oy| {
+                (0..ow.div_ceil(LANES)).map(move |b| Block { read: oy * row_step + b * LANES, write: oy * ow + b * LANES, len: (ow - b * LANES).min(LANES) })
+            })
+            .collect()
     }
 
     /// Output blocks of LANES values, GROUP at a time, each summed over all taps in registers
@@ -229,25 +231,23 @@ impl Plane {
     /// reading past the row (into the next, or the slack at the end of `scratch`), and only its
     /// first values kept.
     #[inline(always)]
-    fn sum_portable(&self, scratch: &[f32], taps: &[f32], offsets: &[usize], out: &mut [f32]) {
-        let (_, blocks, origin) = self.blocks(out.len());
+    fn sum_portable(&self, scratch: &[f32], taps: &[f32], offsets: &[usize], blocks: &[Block], out: &mut [f32]) {
         let taps = &taps[..offsets.len()];
-        for first in (0..blocks).step_by(GROUP) {
-            let group: [_; GROUP] = std::array::from_fn(|j| origin((first + j).min(blocks - 1)));
+        for group in blocks.chunks(GROUP) {
             let mut sums = [[0.0f32; LANES]; GROUP];
             for (&tap, &offset) in taps.iter().zip(offsets) {
-                for (sum, &(read, _, _)) in sums.iter_mut().zip(&group) {
-                    let source = &scratch[read + offset..read + offset + LANES];
+                for (sum, block) in sums.iter_mut().zip(group) {
+                    let source = &scratch[block.read + offset..block.read + offset + LANES];
                     for (s, &v) in sum.iter_mut().zip(source) {
                         *s += tap * v;
                     }
                 }
             }
-            for (sum, &(_, write, len)) in sums.iter().zip(&group).take(blocks - first) {
+            for (sum, block) in sums.iter().zip(group) {
                 // A whole block is one fixed-size copy (a vector store, not a call to memmove).
-                match <&mut [f32; LANES]>::try_from(&mut out[write..write + len]) {
+                match <&mut [f32; LANES]>::try_from(&mut out[block.write..block.write + block.len]) {
                     Ok(whole) => *whole = *sum,
-                    Err(_) => out[write..write + len].copy_from_slice(&sum[..len]),
+                    Err(_) => out[block.write..block.write + block.len].copy_from_slice(&sum[..block.len]),
                 }
             }
         }
@@ -283,6 +283,14 @@ impl Plane {
             }
         }
     }
+}
+
+/// A run of up to [`LANES`] output values of one row, and where its window starts in the padded plane.
+#[derive(Clone, Copy)]
+struct Block {
+    read: usize,
+    write: usize,
+    len: usize,
 }
 
 /// Values summed at once per output row (a 256-bit register natively; two 128-bit ones in the browser).
