@@ -1,6 +1,7 @@
 //! Direct access to the CPU backend's (burn-flex's) tensor memory, for the kernels written here
 //! ([`super::fused`], [`super::depthwise`]): a tensor read in place, a tensor written in place when
-//! nothing else holds it, and passes split over threads natively (one thread in the browser).
+//! nothing else holds it, and passes split over threads (natively [`super::team`]'s, one in the
+//! browser).
 
 use std::mem::MaybeUninit;
 
@@ -125,50 +126,75 @@ fn plain(t: &FlexTensor) -> bool {
 /// Below this many values a pass is not split between threads (the hand-off costs more).
 const SERIAL: usize = 1 << 13;
 
+/// Runs `f(part)` for every part `0..parts`, on all threads natively ([`super::team`]), one in
+/// the browser.
+pub(super) fn each_part(parts: usize, f: impl Fn(usize) + Sync) {
+    #[cfg(not(target_family = "wasm"))]
+    super::team::each_part(parts, &f);
+    #[cfg(target_family = "wasm")]
+    (0..parts).for_each(f);
+}
+
+/// A buffer's start, shared by the threads that write disjoint parts of it.
+struct Shared<T>(*mut T);
+
+// SAFETY: the threads write disjoint ranges of the buffer, which outlives them (see its uses).
+unsafe impl<T: Send> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    /// `len` values from `start`.
+    ///
+    /// # Safety
+    /// The range lies in the buffer, and no other thread uses it meanwhile.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
+        // SAFETY: as the caller promises.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
+    }
+}
+
 /// Runs `f(start, chunk)` over `out` in chunks whose length is a multiple of `align`, on all
 /// threads natively (one in the browser); `start` is the chunk's offset in `out`.
 pub(super) fn each_chunk<T: Send>(out: &mut [T], align: usize, f: impl Fn(usize, &mut [T]) + Sync) {
-    let len = chunk_len(out.len(), align);
-    #[cfg(not(target_family = "wasm"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(len).enumerate().for_each(|(i, o)| f(i * len, o));
-    }
-    #[cfg(target_family = "wasm")]
-    out.chunks_mut(len).enumerate().for_each(|(i, o)| f(i * len, o));
+    let (n, len) = (out.len(), chunk_len(out.len(), align));
+    let out = Shared(out.as_mut_ptr());
+    each_part(n.div_ceil(len), |i| {
+        let start = i * len;
+        // SAFETY: the parts' chunks are disjoint and lie in `out`, borrowed for this call.
+        f(start, unsafe { out.range(start, len.min(n - start)) })
+    });
 }
 
 /// Runs `f(range)` over ranges that cover `0..n`, on all threads natively (one in the browser),
 /// for items of `size` values each (split as [`each_chunk`] splits their values).
 pub(super) fn each_range(n: usize, size: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
     let per_part = (chunk_len(n * size, size) / size.max(1)).max(1);
-    #[cfg(not(target_family = "wasm"))]
-    {
-        use rayon::prelude::*;
-        (0..n.div_ceil(per_part)).into_par_iter().for_each(|p| f(p * per_part..((p + 1) * per_part).min(n)));
-    }
-    #[cfg(target_family = "wasm")]
-    (0..n.div_ceil(per_part)).for_each(|p| f(p * per_part..((p + 1) * per_part).min(n)));
+    each_part(n.div_ceil(per_part), |p| f(p * per_part..((p + 1) * per_part).min(n)));
 }
 
 /// [`each_chunk`] over two buffers of one length side by side.
 pub(super) fn each_chunk_pair<A: Send, B: Send>(a: &mut [A], b: &mut [B], f: impl Fn(usize, &mut [A], &mut [B]) + Sync) {
-    let len = chunk_len(a.len(), 1);
+    assert_eq!(a.len(), b.len(), "two buffers of one length");
+    let (n, len) = (a.len(), chunk_len(a.len(), 1));
+    let (a, b) = (Shared(a.as_mut_ptr()), Shared(b.as_mut_ptr()));
+    each_part(n.div_ceil(len), |i| {
+        let (start, len) = (i * len, len.min(n - i * len));
+        // SAFETY: the parts' chunks are disjoint and lie in both buffers, borrowed for this call.
+        unsafe { f(start, a.range(start, len), b.range(start, len)) }
+    });
+}
+
+/// Threads the passes run on: all natively, one in the browser.
+pub(super) fn threads() -> usize {
     #[cfg(not(target_family = "wasm"))]
-    {
-        use rayon::prelude::*;
-        a.par_chunks_mut(len).zip(b.par_chunks_mut(len)).enumerate().for_each(|(i, (a, b))| f(i * len, a, b));
-    }
+    return super::team::threads();
     #[cfg(target_family = "wasm")]
-    a.chunks_mut(len).zip(b.chunks_mut(len)).enumerate().for_each(|(i, (a, b))| f(i * len, a, b));
+    1
 }
 
 /// Chunk length for `n` values: whole when small, else about four chunks per thread, a multiple of `align`.
 fn chunk_len(n: usize, align: usize) -> usize {
-    #[cfg(not(target_family = "wasm"))]
-    let threads = rayon::current_num_threads();
-    #[cfg(target_family = "wasm")]
-    let threads = 1;
+    let threads = threads();
     if n <= SERIAL || threads == 1 {
         return n.max(1);
     }

@@ -16,6 +16,8 @@ mod finish;
 mod fused;
 pub mod labels;
 mod pointwise;
+#[cfg(not(target_family = "wasm"))]
+mod team;
 pub mod pth;
 pub mod weights;
 

@@ -13,7 +13,7 @@
 
 use burn_tensor::Tensor;
 
-use super::cpu::{Fresh, Host, each_chunk};
+use super::cpu::{Fresh, Host, each_chunk, each_part, threads};
 use super::finish::{Finish, Finished, Targets, Values};
 
 /// The 1×1 convolution of `x` `[N, k, H, W]` with `weight` `[m, k, 1, 1]`, finished by `finish`:
@@ -128,7 +128,6 @@ struct Product<'a> {
 const B_IN_CACHE: usize = 256 << 10;
 
 /// Below this many multiply-adds a product is not split between threads (the hand-off costs more).
-#[cfg(not(target_family = "wasm"))]
 const SERIAL: usize = 1 << 20;
 
 impl Product<'_> {
@@ -148,15 +147,10 @@ impl Product<'_> {
     fn run(&self, isa: Isa, values: &Values, targets: Targets) {
         let (row_blocks, column_blocks, images) = self.blocks(isa);
         let blocks = row_blocks * column_blocks * images;
-        #[cfg(not(target_family = "wasm"))]
-        {
-            use rayon::prelude::*;
-            let threads = rayon::current_num_threads();
-            if threads > 1 && self.batch * self.m * self.n * self.k >= SERIAL {
-                let parts = (4 * threads).min(blocks);
-                (0..parts).into_par_iter().for_each(|p| self.blocks_in(isa, p * blocks / parts..(p + 1) * blocks / parts, values, targets));
-                return;
-            }
+        if threads() > 1 && self.batch * self.m * self.n * self.k >= SERIAL {
+            let parts = (4 * threads()).min(blocks);
+            each_part(parts, |p| self.blocks_in(isa, p * blocks / parts..(p + 1) * blocks / parts, values, targets));
+            return;
         }
         self.blocks_in(isa, 0..blocks, values, targets);
     }
