@@ -165,6 +165,19 @@ pub(super) fn each_chunk<T: Send>(out: &mut [T], align: usize, f: impl Fn(usize,
     });
 }
 
+/// [`each_chunk`] for values that each cost `cost` (say, a dot product of that length): split
+/// as the work, not the output, would be.
+pub(super) fn each_chunk_costing<T: Send>(out: &mut [T], cost: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    let (n, cost) = (out.len(), cost.max(1));
+    let len = (chunk_len(n * cost, cost) / cost).max(1);
+    let out = Shared(out.as_mut_ptr());
+    each_part(n.div_ceil(len), |i| {
+        let start = i * len;
+        // SAFETY: the parts' chunks are disjoint and lie in `out`, borrowed for this call.
+        f(start, unsafe { out.range(start, len.min(n - start)) })
+    });
+}
+
 /// Runs `f(range)` over ranges that cover `0..n`, on all threads natively (one in the browser),
 /// for items of `size` values each (split as [`each_chunk`] splits their values).
 pub(super) fn each_range(n: usize, size: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {

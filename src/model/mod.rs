@@ -475,6 +475,9 @@ impl EfficientNetLite0 {
     /// Global average pool and the linear classifier: head activation `[N, 1280, h, w]` → logits.
     pub fn classify_features(&self, features: Tensor<4>) -> Tensor<2> {
         let pooled: Tensor<2> = features.mean_dims(&[2, 3]).flatten(1, 3);
+        if let Some(logits) = pointwise::classify(&pooled, &self.fc_weight, &self.fc_bias) {
+            return logits;
+        }
         pooled.matmul(self.fc_weight.clone().transpose()) + self.fc_bias.clone().unsqueeze()
     }
 

@@ -13,7 +13,7 @@
 
 use burn_tensor::Tensor;
 
-use super::cpu::{Fresh, Host, each_chunk, each_part, threads};
+use super::cpu::{Fresh, Host, each_chunk, each_chunk_costing, each_part, threads};
 use super::finish::{Finish, Finished, Targets, Values};
 
 /// The 1×1 convolution of `x` `[N, k, H, W]` with `weight` `[m, k, 1, 1]`, finished by `finish`:
@@ -37,6 +37,47 @@ fn convolve_with(isa: Isa, x: &Tensor<4>, weight: &Tensor<4>, finish: Finish) ->
     product.run(isa, &values, targets);
     // SAFETY: the blocks cover the output and each writes all of its values.
     Some(unsafe { finished.into_tensors() })
+}
+
+/// The classifier `pooled · weightᵀ + bias` (`[N, k]`, `[m, k]`, `[m]` → `[N, m]`): a 1×1
+/// convolution of a 1 × 1 image, so a row of dot products, split between threads by rows of the
+/// weight (burn-flex packed the whole transposed weight, 5 MB, on every call). Each dot product
+/// sums 16 interleaved partial sums, then those in order. `None` off the CPU or for tensors that
+/// are not plain buffers.
+pub fn classify(pooled: &Tensor<2>, weight: &Tensor<2>, bias: &Tensor<1>) -> Option<Tensor<2>> {
+    let ([n, k], [m, depth], [classes]) = (pooled.dims(), weight.dims(), bias.dims());
+    if depth != k || classes != m || n == 0 || k == 0 {
+        return None;
+    }
+    let as_4d = |t: Tensor<2>| t.unsqueeze_dims::<4>(&[2, 3]);
+    let (x, w) = (Host::of(&as_4d(pooled.clone()))?, Host::of(&as_4d(weight.clone()))?);
+    let b = Host::of(&bias.clone().reshape([1, m, 1, 1]))?;
+    let mut out = Fresh::new([n, m, 1, 1]);
+    each_chunk_costing(out.values_mut(), k, |start, chunk| {
+        for (i, o) in chunk.iter_mut().enumerate() {
+            let (image, row) = ((start + i) / m, (start + i) % m);
+            let dot = dot(&x.values()[image * k..(image + 1) * k], &w.values()[row * k..(row + 1) * k]);
+            o.write(dot + b.values()[row]);
+        }
+    });
+    // SAFETY: the chunks cover the buffer and every value of each is written.
+    let logits = unsafe { out.assume_written() }.into_tensor();
+    Some(logits.reshape([n, m]))
+}
+
+/// `Σ a[i] · b[i]` in 16 interleaved partial sums (vector registers), then those in order.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut sums = [0.0f32; LANES];
+    let (a_blocks, b_blocks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (a_rest, b_rest) = (a_blocks.remainder(), b_blocks.remainder());
+    for (a, b) in a_blocks.zip(b_blocks) {
+        for ((s, &a), &b) in sums.iter_mut().zip(a).zip(b) {
+            *s += a * b;
+        }
+    }
+    let rest: f32 = a_rest.iter().zip(b_rest).map(|(a, b)| a * b).sum();
+    sums.iter().sum::<f32>() + rest
 }
 
 /// `x` `[1, C, H, W]` unfolded for a `k × k` convolution of `stride` with `top` and `left` zero
@@ -555,6 +596,21 @@ mod tests {
             let columns = unfold(&x, 3, 2, [total / 2, total / 2], [out, out]).expect("a CPU tensor");
             let matrix = w.permute([0, 2, 3, 1]).reshape([32, 27, 1, 1]);
             assert_eq!(bits(sum(&columns, &matrix)), expected, "{side}²");
+        }
+    }
+
+    #[test]
+    fn the_classifier_is_burns_matrix_product() {
+        // The network's classifier (1280 → 1000) for two images, and a length that leaves a remainder.
+        for (n, k, m) in [(2, 1280, 1000), (1, 37, 5)] {
+            let pooled: Tensor<2> = tensor([n, k, 1, 1], 1).flatten(1, 3);
+            let (weight, bias): (Tensor<2>, Tensor<1>) = (tensor([m, k, 1, 1], 2).flatten(1, 3), tensor([1, 1, 1, m], 3).flatten(0, 3));
+            let expected = pooled.clone().matmul(weight.clone().transpose()) + bias.clone().unsqueeze();
+            let got = classify(&pooled, &weight, &bias).expect("CPU tensors");
+            let (got, expected) = (got.into_data().try_to_vec::<f32>().unwrap(), expected.into_data().try_to_vec::<f32>().unwrap());
+            let scale = expected.iter().fold(1.0f32, |a, v| a.max(v.abs()));
+            let worst = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(got.len() == n * m && worst <= 1e-5 * scale, "{n}×{k} · {k}×{m}: {worst} off (values up to {scale})");
         }
     }
 
