@@ -11,7 +11,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock, TryLockError};
 use std::time::{Duration, Instant};
 
 /// How long an idle worker spins before it sleeps: longer than the gaps between the kernels of
@@ -24,8 +24,11 @@ pub(super) fn each_part(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     if parts <= 1 || team.workers == 0 {
         return (0..parts).for_each(f);
     }
-    let Ok(_running) = team.running.try_lock() else {
-        return (0..parts).for_each(f);
+    let _running = match team.running.try_lock() {
+        Ok(running) => running,
+        // A part panicked while the team ran it (and the caller was told): the team is sound.
+        Err(TryLockError::Poisoned(running)) => running.into_inner(),
+        Err(TryLockError::WouldBlock) => return (0..parts).for_each(f),
     };
     let job = Job { f, parts, next: AtomicUsize::new(0), done: AtomicUsize::new(0), panicked: AtomicBool::new(false) };
     team.job.store(&job as *const Job as *mut Job, SeqCst);
@@ -203,5 +206,22 @@ mod tests {
         let count = AtomicUsize::new(0);
         each_part(8, &|_| _ = count.fetch_add(1, SeqCst));
         assert_eq!(count.load(SeqCst), 8);
+        // And it still runs parts on its workers (where it has any).
+        if threads() > 1 {
+            let caller = std::thread::current().id();
+            let elsewhere = AtomicBool::new(false);
+            for _ in 0..1000 {
+                each_part(64, &|_| {
+                    if std::thread::current().id() != caller {
+                        elsewhere.store(true, SeqCst);
+                    }
+                    std::hint::black_box((0..2000).sum::<u64>());
+                });
+                if elsewhere.load(SeqCst) {
+                    break;
+                }
+            }
+            assert!(elsewhere.load(SeqCst), "no part ran on a worker after a panic");
+        }
     }
 }
