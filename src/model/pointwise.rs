@@ -235,6 +235,10 @@ trait Lanes: Copy {
     const ROWS: usize;
     /// Positions in a register block.
     const COLUMNS: usize = Self::WIDTH * Self::VECTORS;
+    /// A narrower vector for a last column block that would fill one of these thinly: AVX-512's
+    /// is AVX2's eight lanes (two of which run per cycle where one of sixteen does); itself where
+    /// there is none.
+    type Narrow: Lanes;
     unsafe fn zero() -> Self;
     unsafe fn load(from: *const f32) -> Self;
     unsafe fn splat(value: f32) -> Self;
@@ -282,7 +286,13 @@ fn blocks_with<L: Lanes>(product: &Product, range: std::ops::Range<usize>, value
         // Every read of `sum` lies in these (checked once here, not per load).
         assert!(a.len() >= rows * k && panel_b.len() >= (k - 1) * ldb + columns_per_block && sums.len() >= rows * columns_per_block);
         // SAFETY: the bounds are checked just above; `rows` is at most `L::ROWS`.
-        unsafe { sum_rows::<L>(rows, columns.div_ceil(L::WIDTH), a, k, panel_b, ldb, &mut sums) };
+        unsafe {
+            if columns <= L::Narrow::WIDTH && L::Narrow::WIDTH < L::WIDTH {
+                sum_rows::<L::Narrow, L>(rows, 1, a, k, panel_b, ldb, &mut sums, columns_per_block)
+            } else {
+                sum_rows::<L, L>(rows, columns.div_ceil(L::WIDTH), a, k, panel_b, ldb, &mut sums, columns_per_block)
+            }
+        };
         for r in 0..rows {
             let row = i + r;
             let at = r * columns_per_block;
@@ -291,34 +301,37 @@ fn blocks_with<L: Lanes>(product: &Product, range: std::ops::Range<usize>, value
     }
 }
 
-/// [`sum`] of `rows` rows (at most `L::ROWS`), `vectors` vectors wide (at most `L::VECTORS`).
+/// [`sum`] in vectors `L` of `rows` rows (at most `B::ROWS`, the block's), `vectors` vectors wide
+/// (at most `L::VECTORS`).
 ///
 /// # Safety
 /// As [`sum`]'s, for `rows` rows and `vectors` vectors.
 #[inline(always)]
-unsafe fn sum_rows<L: Lanes>(rows: usize, vectors: usize, a: &[f32], k: usize, b: &[f32], ldb: usize, sums: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn sum_rows<L: Lanes, B: Lanes>(rows: usize, vectors: usize, a: &[f32], k: usize, b: &[f32], ldb: usize, sums: &mut [f32], ldc: usize) {
     macro_rules! by_rows {
         ($($r:literal)*) => {
             match (rows, vectors) {
                 $(
-                    ($r, 1) if $r <= L::ROWS => unsafe { sum::<L, $r, 1>(a, k, b, ldb, sums) },
-                    ($r, 2) if $r <= L::ROWS && 2 <= L::VECTORS => unsafe { sum::<L, $r, 2>(a, k, b, ldb, sums) },
-                    ($r, 3) if $r <= L::ROWS && 3 <= L::VECTORS => unsafe { sum::<L, $r, 3>(a, k, b, ldb, sums) },
+                    ($r, 1) if $r <= B::ROWS => unsafe { sum::<L, $r, 1>(a, k, b, ldb, sums, ldc) },
+                    ($r, 2) if $r <= B::ROWS && 2 <= L::VECTORS => unsafe { sum::<L, $r, 2>(a, k, b, ldb, sums, ldc) },
+                    ($r, 3) if $r <= B::ROWS && 3 <= L::VECTORS => unsafe { sum::<L, $r, 3>(a, k, b, ldb, sums, ldc) },
                 )*
-                _ => unreachable!("a register block has 1 to {} rows and 1 to {} vectors", L::ROWS, L::VECTORS),
+                _ => unreachable!("a register block has 1 to {} rows and 1 to {} vectors", B::ROWS, L::VECTORS),
             }
         };
     }
     by_rows!(1 2 3 4 5 6 7 8)
 }
 
-/// `sums[r · C + c] = Σ_p a[r · k + p] · b[p · ldb + c]` for `r < R` and `c < V · W` (`W` the
-/// vector width, `C` a block's columns), summed in channel order in `R × V` registers.
+/// `sums[r · ldc + c] = Σ_p a[r · k + p] · b[p · ldb + c]` for `r < R` and `c < V · W` (`W` the
+/// vector width), summed in channel order in `R × V` registers.
 ///
 /// # Safety
-/// `a` holds `R` rows of `k`, `b` `k` rows of `V · W` values `ldb` apart, `sums` `R × C`.
+/// `a` holds `R` rows of `k`, `b` `k` rows of `V · W` values `ldb` apart, `sums` `R` rows of
+/// `V · W` values `ldc` apart.
 #[inline(always)]
-unsafe fn sum<L: Lanes, const R: usize, const V: usize>(a: &[f32], k: usize, b: &[f32], ldb: usize, sums: &mut [f32]) {
+unsafe fn sum<L: Lanes, const R: usize, const V: usize>(a: &[f32], k: usize, b: &[f32], ldb: usize, sums: &mut [f32], ldc: usize) {
     unsafe {
         let (a, b) = (a.as_ptr(), b.as_ptr());
         let mut acc = [[L::zero(); V]; R];
@@ -333,7 +346,7 @@ unsafe fn sum<L: Lanes, const R: usize, const V: usize>(a: &[f32], k: usize, b: 
         }
         for (r, acc) in acc.iter().enumerate() {
             for (v, &acc) in acc.iter().enumerate() {
-                acc.store(sums.as_mut_ptr().add(r * L::COLUMNS + L::WIDTH * v));
+                acc.store(sums.as_mut_ptr().add(r * ldc + L::WIDTH * v));
             }
         }
     }
@@ -354,6 +367,7 @@ mod avx2 {
         const WIDTH: usize = 8;
         const VECTORS: usize = 2;
         const ROWS: usize = 6;
+        type Narrow = Self;
 
         #[target_feature(enable = "avx2,fma")]
         unsafe fn zero() -> Self {
@@ -406,6 +420,7 @@ mod avx512 {
         const WIDTH: usize = 16;
         const VECTORS: usize = 3;
         const ROWS: usize = 8;
+        type Narrow = super::avx2::Lane;
 
         #[target_feature(enable = "avx512f")]
         unsafe fn zero() -> Self {
@@ -456,6 +471,7 @@ mod simd128 {
         const WIDTH: usize = 4;
         const VECTORS: usize = 2;
         const ROWS: usize = 4;
+        type Narrow = Self;
 
         #[inline(always)]
         unsafe fn zero() -> Self {
