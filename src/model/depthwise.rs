@@ -140,6 +140,24 @@ impl Plane {
     /// Writes `x` into `padded` (zeroed, [`Plane::len`] long), split by column parity: part `p`
     /// of a row holds columns `p, p + s, …`, so that a strided tap reads a contiguous run.
     fn pad(&self, x: &[f32], padded: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor has AVX2 (checked just above).
+            return unsafe { self.pad_avx2(x, padded) };
+        }
+        self.pad_portable(x, padded)
+    }
+
+    /// [`Plane::pad_portable`] compiled for AVX2: the stride-2 split into even and odd columns
+    /// then takes vector shuffles instead of a value at a time.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn pad_avx2(&self, x: &[f32], padded: &mut [f32]) {
+        self.pad_portable(x, padded)
+    }
+
+    #[inline(always)]
+    fn pad_portable(&self, x: &[f32], padded: &mut [f32]) {
         let ([top, _, left, _], (_, part)) = (self.window.padding, self.padded());
         let row = part * self.window.stride;
         for (y, values) in x.chunks_exact(self.w).enumerate() {
@@ -153,6 +171,23 @@ impl Plane {
 
     /// The inverse of [`Plane::pad`]: the image's values out of a padded, parity-split plane.
     fn crop(&self, padded: &[f32], x: &mut [MaybeUninit<f32>]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor has AVX2 (checked just above).
+            return unsafe { self.crop_avx2(padded, x) };
+        }
+        self.crop_portable(padded, x)
+    }
+
+    /// [`Plane::crop_portable`] compiled for AVX2, as [`Plane::pad_avx2`].
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn crop_avx2(&self, padded: &[f32], x: &mut [MaybeUninit<f32>]) {
+        self.crop_portable(padded, x)
+    }
+
+    #[inline(always)]
+    fn crop_portable(&self, padded: &[f32], x: &mut [MaybeUninit<f32>]) {
         let ([top, _, left, _], (_, part)) = (self.window.padding, self.padded());
         let row = part * self.window.stride;
         for (y, values) in x.chunks_exact_mut(self.w).enumerate() {
