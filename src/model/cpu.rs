@@ -156,20 +156,21 @@ impl<T> Shared<T> {
 /// Runs `f(start, chunk)` over `out` in chunks whose length is a multiple of `align`, on all
 /// threads natively (one in the browser); `start` is the chunk's offset in `out`.
 pub(super) fn each_chunk<T: Send>(out: &mut [T], align: usize, f: impl Fn(usize, &mut [T]) + Sync) {
-    let (n, len) = (out.len(), chunk_len(out.len(), align));
-    let out = Shared(out.as_mut_ptr());
-    each_part(n.div_ceil(len), |i| {
-        let start = i * len;
-        // SAFETY: the parts' chunks are disjoint and lie in `out`, borrowed for this call.
-        f(start, unsafe { out.range(start, len.min(n - start)) })
-    });
+    let len = chunk_len(out.len(), align);
+    each_chunk_of(out, len, f);
 }
 
 /// [`each_chunk`] for values that each cost `cost` (say, a dot product of that length): split
 /// as the work, not the output, would be.
 pub(super) fn each_chunk_costing<T: Send>(out: &mut [T], cost: usize, f: impl Fn(usize, &mut [T]) + Sync) {
-    let (n, cost) = (out.len(), cost.max(1));
-    let len = (chunk_len(n * cost, cost) / cost).max(1);
+    let cost = cost.max(1);
+    let len = (chunk_len(out.len() * cost, cost) / cost).max(1);
+    each_chunk_of(out, len, f);
+}
+
+/// `f(start, chunk)` over `out` in chunks of `len` (the last shorter), one part each.
+fn each_chunk_of<T: Send>(out: &mut [T], len: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    let n = out.len();
     let out = Shared(out.as_mut_ptr());
     each_part(n.div_ceil(len), |i| {
         let start = i * len;
