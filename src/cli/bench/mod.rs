@@ -112,6 +112,10 @@ struct Report {
     backends: BTreeMap<&'static str, BackendFigures>,
     #[serde(skip_serializing_if = "Option::is_none")]
     peers: Option<serde_json::Value>,
+    /// Our CPU passes timed again right after the peers; the ratios use the mean of the medians
+    /// before and after (a machine whose speed changes mid-run would otherwise skew them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu_after_peers: Option<AfterPeers>,
     /// Ours divided by JAX's forward + backward, same run (CPU; JAX tuned: depthwise as taps).
     #[serde(skip_serializing_if = "Option::is_none")]
     fwd_bwd_vs_jax: Option<f64>,
@@ -127,6 +131,12 @@ struct Report {
     /// Ours divided by ONNX Runtime's forward, same run (CPU).
     #[serde(skip_serializing_if = "Option::is_none")]
     fwd_vs_onnxruntime: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct AfterPeers {
+    forward_s: Timing,
+    forward_backward_s: Timing,
 }
 
 #[derive(Debug, Serialize)]
@@ -157,6 +167,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut backends = BTreeMap::new();
     let mut input_name = String::new();
     let mut cpu_reference: Option<peers::Reference> = None;
+    // The CPU session and its input, kept to time our passes again after the peers.
+    let mut cpu_kept: Option<(Session, Prepared)> = None;
     for name in wanted.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let choice: BackendChoice = name.parse()?;
         let key: &'static str = match choice {
@@ -186,6 +198,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let logits = pollster::block_on(tensors::read_back(net.forward(image.input().clone())))?;
             let gradient = pollster::block_on(tensors::read_back(net.class_gradients(image.input().clone(), &Gates::open(), 282)?.input))?;
             cpu_reference = Some(peers::Reference { input, logits, gradient, class: 282 });
+            cpu_kept = Some((session, image));
         }
         backends.insert(key, figures);
     }
@@ -220,6 +233,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         peak,
         backends,
         peers: None,
+        cpu_after_peers: None,
         fwd_bwd_vs_jax: None,
         fwd_vs_jax: None,
         fwd_vs_onnxruntime: None,
@@ -230,19 +244,50 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let reference = cpu_reference.context("--peers compares with the CPU backend: include cpu in --backends")?;
         let weights = args.model.weights.clone().unwrap_or_else(|| PathBuf::from("pkg/efficientnet-lite0.f32.safetensors"));
         let peers = peers::run(&weights, &reference, args.runs)?;
+        // Ours again, right after the peers: on a shared machine the speed can change for minutes
+        // at a time, and a ratio of two timings taken in different states means nothing.
+        let (session, image) = cpu_kept.as_ref().context("the CPU session is kept for the peers")?;
+        let (forward_after, forward_backward_after) = time_passes(session, image, args.runs)?;
         let ours = &report.backends["cpu"];
+        let (forward, forward_backward) = (
+            (ours.forward_s.median + forward_after.median) / 2.0,
+            (ours.forward_backward_s.median + forward_backward_after.median) / 2.0,
+        );
+        println!(
+            "cpu again after the peers: forward {}, forward + backward {}",
+            forward_after.ms().trim_start(),
+            forward_backward_after.ms().trim_start()
+        );
+        let drift = (forward_after.median / ours.forward_s.median).max(ours.forward_s.median / forward_after.median);
+        if drift > 1.15 {
+            println!(
+                "  note: our forward pass took {:.1} ms before the peers and {:.1} ms after (this machine's speed, or the \
+                 state of its caches, changed): read each ratio below with its range",
+                ours.forward_s.median * 1e3,
+                forward_after.median * 1e3
+            );
+        }
         let theirs = |peer: &str, pass: &str| peers.get(peer)?.get(pass)?.get("median")?.as_f64();
         let ratio = |peer: &str, pass: &str, mine: f64| theirs(peer, pass).map(|t| mine / t);
-        report.fwd_bwd_vs_jax = ratio("jax", "fwd_bwd_s", ours.forward_backward_s.median);
-        report.fwd_vs_jax = ratio("jax", "forward_s", ours.forward_s.median);
-        report.fwd_vs_onnxruntime = ratio("onnxruntime", "forward_s", ours.forward_s.median);
-        report.fwd_bwd_vs_jax_plain = ratio("jax-plain", "fwd_bwd_s", ours.forward_backward_s.median);
-        report.fwd_vs_jax_plain = ratio("jax-plain", "forward_s", ours.forward_s.median);
-        println!("peers on the CPU, same run (ours ÷ theirs; below 1 means we are faster):");
+        report.fwd_bwd_vs_jax = ratio("jax", "fwd_bwd_s", forward_backward);
+        report.fwd_vs_jax = ratio("jax", "forward_s", forward);
+        report.fwd_vs_onnxruntime = ratio("onnxruntime", "forward_s", forward);
+        report.fwd_bwd_vs_jax_plain = ratio("jax-plain", "fwd_bwd_s", forward_backward);
+        report.fwd_vs_jax_plain = ratio("jax-plain", "forward_s", forward);
+        report.cpu_after_peers = Some(AfterPeers { forward_s: forward_after, forward_backward_s: forward_backward_after });
+        println!(
+            "peers on the CPU, same run (ours: the mean of our medians before and after them; ours ÷ theirs, and from before \
+             to after; below 1 means we are faster):"
+        );
+        let passes = [
+            ("forward_s", "forward", forward, [ours.forward_s.median, forward_after.median]),
+            ("fwd_bwd_s", "forward + backward", forward_backward, [ours.forward_backward_s.median, forward_backward_after.median]),
+        ];
         for (peer, label) in [("jax", "JAX/XLA, tuned"), ("jax-plain", "JAX/XLA, plain"), ("onnxruntime", "ONNX Runtime")] {
-            for (pass, name, mine) in [("forward_s", "forward", ours.forward_s.median), ("fwd_bwd_s", "forward + backward", ours.forward_backward_s.median)] {
+            for (pass, name, mine, [before, after]) in passes {
                 if let Some(t) = theirs(peer, pass) {
-                    println!("  {label:<16} {name:<19} {:8.1} ms   ours {:8.1} ms   ours ÷ theirs {:.2}", t * 1e3, mine * 1e3, mine / t);
+                    let (low, high) = (before.min(after) / t, before.max(after) / t);
+                    println!("  {label:<16} {name:<19} {:8.1} ms   ours {:8.1} ms   ours ÷ theirs {:.2} ({low:.2}–{high:.2})", t * 1e3, mine * 1e3, mine / t);
                 }
             }
         }
@@ -275,11 +320,9 @@ fn sample(session: &Session) -> Result<(Prepared, String)> {
     Ok((session.prepare(pattern, Framing::Whole)?, "synthetic pattern".into()))
 }
 
-fn measure_backend(session: &Session, image: &Prepared, args: &Args, cost: &cost::PassCost) -> Result<BackendFigures> {
-    let (net, input, runs) = (session.model(), image.input(), args.runs);
-    let backend = session.backend().backend.name();
-    let adapter = session.backend().adapter.clone();
-    println!("{backend}{}:", adapter.as_ref().map_or(String::new(), |a| format!(" ({a})")));
+/// The forward pass and forward + backward (input and gate gradients of class 282), `runs` each.
+fn time_passes(session: &Session, image: &Prepared, runs: usize) -> Result<(Timing, Timing)> {
+    let (net, input) = (session.model(), image.input());
     let forward_s = time(runs, &mut || {
         pollster::block_on(tensors::read_back(net.forward(input.clone())))?;
         Ok(())
@@ -289,6 +332,15 @@ fn measure_backend(session: &Session, image: &Prepared, args: &Args, cost: &cost
         pollster::block_on(tensors::read_back(g.input))?;
         Ok(())
     })?;
+    Ok((forward_s, forward_backward_s))
+}
+
+fn measure_backend(session: &Session, image: &Prepared, args: &Args, cost: &cost::PassCost) -> Result<BackendFigures> {
+    let runs = args.runs;
+    let backend = session.backend().backend.name();
+    let adapter = session.backend().adapter.clone();
+    println!("{backend}{}:", adapter.as_ref().map_or(String::new(), |a| format!(" ({a})")));
+    let (forward_s, forward_backward_s) = time_passes(session, image, runs)?;
     let rate = |amount: f64, t: &Timing| amount / t.median / 1e9;
     println!(
         "  forward            {}  {:6.1} GFLOP/s {:6.1} GB/s",
