@@ -64,7 +64,8 @@ pub fn forward(x: &Tensor<4>, weight: &Tensor<4>, window: Window, finish: Finish
     let mut finished = Finished::new(finish, [1, channels, oh, ow])?;
     let (values, targets) = finished.parts();
     let plane = Plane { h, w, ow, window };
-    let (offsets, blocks) = (plane.offsets(0).collect::<Vec<_>>(), plane.blocks(oh * ow));
+    let offsets = plane.offsets(0).collect::<Vec<_>>();
+    let blocks = plane.blocks(oh * ow, &offsets);
     each_range(channels, oh * ow, |range| {
         // The padding's zeros are written once: `pad` writes the same inner positions for every channel.
         let (mut scratch, mut sums) = (vec![0.0; plane.len() + LANES], vec![0.0; oh * ow]);
@@ -201,27 +202,30 @@ impl Plane {
 
     /// `out = Σ_t taps[t] · scratch[block.read + offsets[t]]` for every output value, the taps in
     /// order, block by block of [`Plane::blocks`].
-    fn sum(&self, scratch: &[f32], taps: &[f32], offsets: &[usize], blocks: &[Block], out: &mut [f32]) {
+    fn sum(&self, scratch: &[f32], taps: &[f32], offsets: &[usize], blocks: &Blocks, out: &mut [f32]) {
+        assert!(blocks.reach <= scratch.len() && blocks.written <= out.len(), "every read lies in the padded plane, every write in the output");
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the processor has AVX2 (checked just above).
-            return unsafe { self.sum_avx2(scratch, taps, offsets, blocks, out) };
+            // SAFETY: the processor has AVX2 (checked just above); the reads and writes lie in
+            // `scratch` and `out` (asserted above).
+            return unsafe { self.sum_avx2(scratch, taps, offsets, &blocks.list, out) };
         }
-        self.sum_portable(scratch, taps, offsets, blocks, out)
+        self.sum_portable(scratch, taps, offsets, &blocks.list, out)
     }
 
     /// [`Plane::sum_portable`] written out in AVX2 for eight blocks at a time: the compiler split
     /// the portable loop's first block into scalar pieces and kept bounds checks in it, and eight
     /// independent sums hide the adds' latency where four do not. Same sums in the same order.
+    ///
+    /// # Safety
+    /// The processor has AVX2; every block's reads (`read + offset + LANES`) lie in `scratch`
+    /// and its writes in `out`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn sum_avx2(&self, scratch: &[f32], taps: &[f32], offsets: &[usize], blocks: &[Block], out: &mut [f32]) {
+    unsafe fn sum_avx2(&self, scratch: &[f32], taps: &[f32], offsets: &[usize], blocks: &[Block], out: &mut [f32]) {
         use std::arch::x86_64::*;
         const GROUP: usize = 8;
         let taps = &taps[..offsets.len()];
-        let reach = blocks.iter().map(|b| b.read).max().unwrap_or(0) + offsets.iter().max().copied().unwrap_or(0) + LANES;
-        let written = blocks.iter().map(|b| b.write + b.len).max().unwrap_or(0);
-        assert!(reach <= scratch.len() && written <= out.len(), "every read lies in the padded plane, every write in the output");
         for group in blocks.chunks(GROUP) {
             // A short last group sums its last block again (the same values to the same place).
             let group: [Block; GROUP] = std::array::from_fn(|j| group[j.min(group.len() - 1)]);
@@ -230,14 +234,14 @@ impl Plane {
             for (&tap, &offset) in taps.iter().zip(offsets) {
                 let tap = _mm256_set1_ps(tap);
                 for (sum, &read) in sums.iter_mut().zip(&reads) {
-                    // SAFETY: `read + offset + LANES` is at most `reach` (asserted above).
+                    // SAFETY: `read + offset + LANES` lies in `scratch` (the caller's promise).
                     let v = unsafe { _mm256_loadu_ps(read.add(offset)) };
                     *sum = _mm256_add_ps(*sum, _mm256_mul_ps(tap, v));
                 }
             }
             for (sum, block) in sums.iter().zip(&group) {
                 if block.len == LANES {
-                    // SAFETY: `write + LANES` is at most `written` (asserted above).
+                    // SAFETY: `write + LANES` lies in `out` (the caller's promise).
                     unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(block.write), *sum) };
                 } else {
                     let mut values = [0.0f32; LANES];
@@ -249,16 +253,18 @@ impl Plane {
         }
     }
 
-    /// How `out_len` output values (whole rows) are cut into blocks of [`LANES`]: each block's read
-    /// offset in the padded plane, write offset in the output and length. The same for every
-    /// channel of a layer, so made once per layer.
-    fn blocks(&self, out_len: usize) -> Vec<Block> {
+    /// How `out_len` output values (whole rows) are cut into blocks of [`LANES`], read with the
+    /// taps' `offsets`. The same for every channel of a layer, so made once per layer.
+    fn blocks(&self, out_len: usize, offsets: &[usize]) -> Blocks {
         let (row_step, ow) = (self.window.stride * self.window.stride * self.padded().1, self.ow);
-        (0..out_len / ow)
+        let list: Vec<Block> = (0..out_len / ow)
             .flat_map(|oy| {
                 (0..ow.div_ceil(LANES)).map(move |b| Block { read: oy * row_step + b * LANES, write: oy * ow + b * LANES, len: (ow - b * LANES).min(LANES) })
             })
-            .collect()
+            .collect();
+        let reach = list.iter().map(|b| b.read).max().unwrap_or(0) + offsets.iter().max().copied().unwrap_or(0) + LANES;
+        let written = list.iter().map(|b| b.write + b.len).max().unwrap_or(0);
+        Blocks { list, reach, written }
     }
 
     /// Output blocks of LANES values, GROUP at a time, each summed over all taps in registers
@@ -326,6 +332,14 @@ struct Block {
     read: usize,
     write: usize,
     len: usize,
+}
+
+/// A layer's blocks ([`Plane::blocks`]), with how far into the padded plane their reads go and
+/// into the output their writes: checked once per plane, not per block.
+struct Blocks {
+    list: Vec<Block>,
+    reach: usize,
+    written: usize,
 }
 
 /// Values summed at once per output row (a 256-bit register natively; two 128-bit ones in the browser).
