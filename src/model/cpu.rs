@@ -163,8 +163,7 @@ pub(super) fn each_chunk<T: Send>(out: &mut [T], align: usize, f: impl Fn(usize,
 /// [`each_chunk`] for values that each cost `cost` (say, a dot product of that length): split
 /// as the work, not the output, would be.
 pub(super) fn each_chunk_costing<T: Send>(out: &mut [T], cost: usize, f: impl Fn(usize, &mut [T]) + Sync) {
-    let cost = cost.max(1);
-    let len = (chunk_len(out.len() * cost, cost) / cost).max(1);
+    let len = items_per_part(out.len(), cost);
     each_chunk_of(out, len, f);
 }
 
@@ -182,7 +181,7 @@ fn each_chunk_of<T: Send>(out: &mut [T], len: usize, f: impl Fn(usize, &mut [T])
 /// Runs `f(range)` over ranges that cover `0..n`, on all threads natively (one in the browser),
 /// for items of `size` values each (split as [`each_chunk`] splits their values).
 pub(super) fn each_range(n: usize, size: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
-    let per_part = (chunk_len(n * size, size) / size.max(1)).max(1);
+    let per_part = items_per_part(n, size);
     each_part(n.div_ceil(per_part), |p| f(p * per_part..((p + 1) * per_part).min(n)));
 }
 
@@ -204,6 +203,11 @@ pub(super) fn threads() -> usize {
     return super::team::threads();
     #[cfg(target_family = "wasm")]
     1
+}
+
+/// Items per part for `n` items of `size` values each, split as [`chunk_len`] splits their values.
+fn items_per_part(n: usize, size: usize) -> usize {
+    (chunk_len(n * size, size) / size.max(1)).max(1)
 }
 
 /// Chunk length for `n` values: whole when small, else about four chunks per thread, a multiple of `align`.

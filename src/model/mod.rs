@@ -189,19 +189,19 @@ impl Conv {
         // to rounding. Stride 1: the flipped kernel with in and out swapped (per channel for a
         // depthwise one); a strided convolution's gradient is a transposed convolution, which takes
         // the kernel as it is.
-        let weight_for_unfold = weight.clone();
         let transposed = match (spec.stride, spec.depthwise) {
             (1, true) => weight.clone().flip([2, 3]) * scale.clone().reshape([out, 1, 1, 1]),
             (1, false) => weight.clone().flip([2, 3]).swap_dims(0, 1) * scale.clone().reshape([1, out, 1, 1]),
             _ => weight.clone() * scale.clone().reshape([out, 1, 1, 1]),
         };
+        let unfolded = (spec.kernel > 1 && !spec.depthwise)
+            .then(|| weight.clone().permute([0, 2, 3, 1]).reshape([out, spec.kernel * spec.kernel * spec.in_channels, 1, 1]));
         Ok(Self {
             weight,
             scale: scale.reshape([1, out, 1, 1]),
             shift: weights.tensor::<1>(&format!("{}.shift", spec.name), device)?.reshape([1, out, 1, 1]),
             transposed,
-            unfolded: (spec.kernel > 1 && !spec.depthwise)
-                .then(|| weight_for_unfold.permute([0, 2, 3, 1]).reshape([out, spec.kernel * spec.kernel * spec.in_channels, 1, 1])),
+            unfolded,
             kernel: spec.kernel,
             stride: spec.stride,
             groups: if spec.depthwise { out } else { 1 },

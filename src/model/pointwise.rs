@@ -517,6 +517,13 @@ mod tests {
         t.into_data().try_to_vec::<f32>().unwrap()
     }
 
+    /// The largest difference between `got` and `expected`, and the largest magnitude (at least 1)
+    /// it is judged against.
+    fn worst_off(got: &[f32], expected: &[f32]) -> (f32, f32) {
+        let scale = expected.iter().fold(1.0f32, |a, v| a.max(v.abs()));
+        (got.iter().zip(expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max), scale)
+    }
+
     fn bits(t: Tensor<4>) -> Vec<u32> {
         values(t).into_iter().map(f32::to_bits).collect()
     }
@@ -543,9 +550,7 @@ mod tests {
             let mut first: Option<Vec<u32>> = None;
             for isa in Isa::available() {
                 let got = sum_with(isa, &x, &w);
-                let got_values = values(got.clone());
-                let scale = expected.iter().fold(1.0f32, |a, v| a.max(v.abs()));
-                let worst = got_values.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                let (worst, scale) = worst_off(&values(got.clone()), &expected);
                 assert!(worst <= 1e-5 * scale, "{m}×{k} at {side}²: {worst} off (values up to {scale})");
                 // Every lane sums the same multiply-adds in the same order, whatever the width.
                 let got = bits(got);
@@ -624,8 +629,7 @@ mod tests {
             let expected = pooled.clone().matmul(weight.clone().transpose()) + bias.clone().unsqueeze();
             let got = classify(&pooled, &weight, &bias).expect("CPU tensors");
             let (got, expected) = (got.into_data().try_to_vec::<f32>().unwrap(), expected.into_data().try_to_vec::<f32>().unwrap());
-            let scale = expected.iter().fold(1.0f32, |a, v| a.max(v.abs()));
-            let worst = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            let (worst, scale) = worst_off(&got, &expected);
             assert!(got.len() == n * m && worst <= 1e-5 * scale, "{n}×{k} · {k}×{m}: {worst} off (values up to {scale})");
         }
     }
