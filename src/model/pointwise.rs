@@ -13,6 +13,8 @@
 
 use burn_tensor::Tensor;
 
+use std::mem::MaybeUninit;
+
 use super::cpu::{Fresh, Host, each_chunk, each_chunk_costing, each_part, threads};
 use super::finish::{Finish, Finished, Targets, Values};
 
@@ -93,11 +95,52 @@ pub fn unfold(x: &Tensor<4>, kernel: usize, stride: usize, [top, left]: [usize; 
     }
     let x = Host::of(x)?;
     let mut columns = Fresh::new([1, kernel * kernel * channels, oh, ow]);
-    each_chunk(columns.values_mut(), oh * ow, |start, chunk| {
+    let geometry = Unfold { kernel, stride, top, left, channels, h, w, oh, ow };
+    each_chunk(columns.values_mut(), oh * ow, |start, chunk| geometry.rows(x.values(), start, chunk));
+    // SAFETY: the chunks cover the buffer and every value of each is written.
+    Some(unsafe { columns.assume_written() }.into_tensor())
+}
+
+/// Where [`unfold`] reads and writes.
+#[derive(Clone, Copy)]
+struct Unfold {
+    kernel: usize,
+    stride: usize,
+    top: usize,
+    left: usize,
+    channels: usize,
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Unfold {
+    /// Writes the unfolded rows of `chunk` (whole rows, the first `start / (oh · ow)`) from `x`.
+    fn rows(&self, x: &[f32], start: usize, chunk: &mut [MaybeUninit<f32>]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor has AVX2 (checked just above).
+            return unsafe { self.rows_avx2(x, start, chunk) };
+        }
+        self.rows_portable(x, start, chunk)
+    }
+
+    /// [`Unfold::rows_portable`] compiled for AVX2: a strided row is then read with vector shuffles,
+    /// not a value at a time.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn rows_avx2(&self, x: &[f32], start: usize, chunk: &mut [MaybeUninit<f32>]) {
+        self.rows_portable(x, start, chunk)
+    }
+
+    #[inline(always)]
+    fn rows_portable(&self, x: &[f32], start: usize, chunk: &mut [MaybeUninit<f32>]) {
+        let Unfold { kernel, stride, top, left, channels, h, w, oh, ow } = *self;
         for (i, row) in chunk.chunks_exact_mut(oh * ow).enumerate() {
             let r = start / (oh * ow) + i;
             let (ky, kx, c) = (r / channels / kernel, r / channels % kernel, r % channels);
-            let plane = &x.values()[c * h * w..(c + 1) * h * w];
+            let plane = &x[c * h * w..(c + 1) * h * w];
             // The columns whose tap falls inside the image: `ox · s + kx − left` in `0..w`.
             let first = left.saturating_sub(kx).div_ceil(stride).min(ow);
             let end = (w + left).saturating_sub(kx).div_ceil(stride).clamp(first, ow);
@@ -111,12 +154,14 @@ pub fn unfold(x: &Tensor<4>, kernel: usize, stride: usize, [top, left]: [usize; 
                 let (inside, after) = rest.split_at_mut(end - first);
                 before.iter_mut().chain(after).for_each(|o| _ = o.write(0.0));
                 let start = first * stride + kx - left;
-                inside.iter_mut().zip(source[start..].iter().step_by(stride)).for_each(|(o, &v)| _ = o.write(v));
+                match stride {
+                    // Pairs, the first of each: vectorised as shuffles, where `step_by` reads a value at a time.
+                    2 => inside.iter_mut().zip(source[start..].chunks(2)).for_each(|(o, pair)| _ = o.write(pair[0])),
+                    _ => inside.iter_mut().zip(source[start..].iter().step_by(stride)).for_each(|(o, &v)| _ = o.write(v)),
+                }
             }
         }
-    });
-    // SAFETY: the chunks cover the buffer and every value of each is written.
-    Some(unsafe { columns.assume_written() }.into_tensor())
+    }
 }
 
 /// The vector instructions the kernel runs on.
