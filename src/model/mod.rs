@@ -175,6 +175,8 @@ struct Conv {
     /// A full k×k convolution's (the stem's) kernel as one matrix `[out, k·k·in, 1, 1]`, its columns
     /// in burn-flex's order (ky, kx, in): the convolution is then one product (see [`pointwise::unfold`]).
     unfolded: Option<Tensor<4>>,
+    /// A 1×1 convolution's weight in [`pointwise::Panels`], made the first time a product wants them.
+    panels: std::sync::OnceLock<Option<pointwise::Panels>>,
     kernel: usize,
     stride: usize,
     groups: usize,
@@ -202,6 +204,7 @@ impl Conv {
             shift: weights.tensor::<1>(&format!("{}.shift", spec.name), device)?.reshape([1, out, 1, 1]),
             transposed,
             unfolded,
+            panels: std::sync::OnceLock::new(),
             kernel: spec.kernel,
             stride: spec.stride,
             groups: if spec.depthwise { out } else { 1 },
@@ -234,6 +237,10 @@ impl Conv {
             let size = [h.div_ceil(self.stride), w.div_ceil(self.stride)];
             let columns = pointwise::unfold(x, self.kernel, self.stride, [top, left], size)?;
             return pointwise::convolve(&columns, unfolded, finish);
+        }
+        if self.kernel == 1 && self.stride == 1 && self.groups == 1 && pointwise::Panels::wanted(h * w) {
+            let panels = self.panels.get_or_init(|| pointwise::Panels::of(&self.weight));
+            return pointwise::convolve_panels(x, &self.weight, panels.as_ref(), finish);
         }
         self.finished(x, &self.weight, [top, bottom, left, right], finish)
     }

@@ -22,11 +22,60 @@ use super::finish::{Finish, Finished, Targets, Values};
 /// the output, and with [`Finish::Gated`] `keep` the pre-activation before it. `None` off the CPU,
 /// without the vector instructions the kernel uses, or for tensors that are not plain buffers.
 pub fn convolve(x: &Tensor<4>, weight: &Tensor<4>, finish: Finish) -> Option<(Tensor<4>, Option<Tensor<4>>)> {
-    convolve_with(Isa::detect()?, x, weight, finish)
+    convolve_with(Isa::detect()?, x, weight, None, finish)
 }
 
+/// [`convolve`] with `weight`'s [`Panels`] too, where they were made: a last position after
+/// whole blocks is then summed beside the block before it.
+pub fn convolve_panels(x: &Tensor<4>, weight: &Tensor<4>, panels: Option<&Panels>, finish: Finish) -> Option<(Tensor<4>, Option<Tensor<4>>)> {
+    convolve_with(Isa::detect()?, x, weight, panels, finish)
+}
+
+/// A 1×1 convolution's weight `[m, k]` in panels of eight output channels, `[m / 8][k][8]`, made
+/// where the processor has AVX-512. The 7 × 7 layers' 49 positions are a block of 48 and one
+/// more; summed alone, that one took a sixth of the layer's time (eight rows' broadcasts and
+/// multiply-adds per input channel for eight sums), while beside the block it is one vector of
+/// eight rows' weights (read from the panel) times one broadcast value, a multiply-add that the
+/// block's 24 hide. Each of its sums is the same chain as before, so the bits are too.
+#[derive(Debug, Clone)]
+pub struct Panels {
+    values: Vec<f32>,
+}
+
+impl Panels {
+    /// `weight`'s panels (`[m, k, 1, 1]`); `None` where the kernel does not use them (no AVX-512,
+    /// off the CPU, output channels not a multiple of eight).
+    pub fn of(weight: &Tensor<4>) -> Option<Self> {
+        let [m, k, kh, kw] = weight.dims();
+        #[cfg(target_arch = "x86_64")]
+        if matches!(Isa::detect(), Some(Isa::Avx512)) && m.is_multiple_of(PANEL) && kh * kw == 1 {
+            let weight = Host::of(weight)?;
+            let mut values = vec![0.0; m * k];
+            for (row, w) in weight.values().chunks_exact(k).enumerate() {
+                let panel = &mut values[row / PANEL * k * PANEL..];
+                w.iter().enumerate().for_each(|(p, &v)| panel[p * PANEL + row % PANEL] = v);
+            }
+            return Some(Self { values });
+        }
+        let _ = (m, k, kh, kw);
+        None
+    }
+
+    /// Whether a product over `positions` positions would use panels: a last position after whole blocks.
+    pub fn wanted(positions: usize) -> bool {
+        match Isa::detect() {
+            #[cfg(target_arch = "x86_64")]
+            Some(Isa::Avx512) => positions > avx512::Lane::COLUMNS && positions % avx512::Lane::COLUMNS == 1,
+            _ => false,
+        }
+    }
+}
+
+/// Output channels in one of [`Panels`]' panels (one AVX2 vector; AVX-512's block has as many rows).
+const PANEL: usize = 8;
+
 /// [`convolve`] in the instructions `isa`, which the processor has.
-fn convolve_with(isa: Isa, x: &Tensor<4>, weight: &Tensor<4>, finish: Finish) -> Option<(Tensor<4>, Option<Tensor<4>>)> {
+fn convolve_with(isa: Isa, x: &Tensor<4>, weight: &Tensor<4>, panels: Option<&Panels>, finish: Finish) -> Option<(Tensor<4>, Option<Tensor<4>>)> {
     let [batch, k, h, w] = x.dims();
     let [m, depth, kh, kw] = weight.dims();
     if depth != k || kh != 1 || kw != 1 || batch == 0 || m == 0 || k == 0 || h * w == 0 {
@@ -34,7 +83,8 @@ fn convolve_with(isa: Isa, x: &Tensor<4>, weight: &Tensor<4>, finish: Finish) ->
     }
     let (x, weight) = (Host::of(x)?, Host::of(weight)?);
     let mut finished = Finished::new(finish, [batch, m, h, w])?;
-    let product = Product { a: weight.values(), b: x.values(), m, k, n: h * w, batch };
+    let panels = panels.map(|p| p.values.as_slice()).filter(|p| p.len() == m * k);
+    let product = Product { a: weight.values(), b: x.values(), m, k, n: h * w, batch, panels };
     let (values, targets) = finished.parts();
     product.run(isa, &values, targets);
     // SAFETY: the blocks cover the output and each writes all of its values.
@@ -208,6 +258,8 @@ struct Product<'a> {
     k: usize,
     n: usize,
     batch: usize,
+    /// `a` in [`Panels`], where made.
+    panels: Option<&'a [f32]>,
 }
 
 /// Bytes of `b` that stay in the (level 2) cache while the rows of `a` pass over them.
@@ -305,6 +357,11 @@ fn blocks_with<L: Lanes>(product: &Product, range: std::ops::Range<usize>, value
     let mut sums = vec![0.0f32; rows_per_block * columns_per_block];
     let mut panel: Vec<f32> = Vec::new();
     let mut panel_of = usize::MAX;
+    // A last column block of one position is summed beside the block before it, from the
+    // weight's panels (AVX-512: eight rows, the panel's eight as one AVX2 vector).
+    let beside = product.panels.filter(|_| {
+        (L::ROWS, L::VECTORS, L::Narrow::WIDTH) == (PANEL, 3, PANEL) && column_blocks >= 2 && n % columns_per_block == 1
+    });
     for block in range {
         let (image, rest) = (block / (row_blocks * column_blocks), block % (row_blocks * column_blocks));
         let (column_block, row_block) = match product.rows_first() {
@@ -314,6 +371,26 @@ fn blocks_with<L: Lanes>(product: &Product, range: std::ops::Range<usize>, value
         let (i, j) = (row_block * rows_per_block, column_block * columns_per_block);
         let (rows, columns) = ((m - i).min(rows_per_block), (n - j).min(columns_per_block));
         let image_b = &b[image * k * n..(image + 1) * k * n];
+        if let Some(panels) = beside {
+            match column_blocks - column_block {
+                // Summed with the block before.
+                1 => continue,
+                2 => {
+                    let (panel, last) = (&panels[row_block * k * PANEL..(row_block + 1) * k * PANEL], &image_b[n - 1..]);
+                    assert!(a.len() >= (i + PANEL) * k && image_b.len() >= j + (k - 1) * n + columns_per_block && last.len() > (k - 1) * n);
+                    let mut tail = [0.0f32; PANEL];
+                    // SAFETY: the bounds are checked just above; the block is eight rows of three vectors.
+                    unsafe { sum_beside::<L, PANEL, 3>(&a[i * k..], k, &image_b[j..], n, &mut sums, columns_per_block, panel, last, &mut tail) };
+                    for r in 0..PANEL {
+                        let (row, at) = (i + r, r * columns_per_block);
+                        values.store(row, (image * m + row) * n + j, &sums[at..at + columns_per_block], targets);
+                        values.store(row, (image * m + row) * n + n - 1, &tail[r..r + 1], targets);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+        }
         let (panel_b, ldb): (&[f32], usize) = if columns == columns_per_block {
             (&image_b[j..], n)
         } else {
@@ -394,6 +471,48 @@ unsafe fn sum<L: Lanes, const R: usize, const V: usize>(a: &[f32], k: usize, b: 
                 acc.store(sums.as_mut_ptr().add(r * ldc + L::WIDTH * v));
             }
         }
+    }
+}
+
+/// [`sum`] of an `R`-row block, and beside it `tail[r] = Σ_p panel[p · R + r] · last[p · ldb]`
+/// (one more position, its `R` rows' weights one vector of `L::Narrow`), in channel order.
+///
+/// # Safety
+/// As [`sum`]'s, and `panel` holds `k` rows of `R`, `last` `k` values `ldb` apart; `L::Narrow` is
+/// `R` wide.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn sum_beside<L: Lanes, const R: usize, const V: usize>(
+    a: &[f32],
+    k: usize,
+    b: &[f32],
+    ldb: usize,
+    sums: &mut [f32],
+    ldc: usize,
+    panel: &[f32],
+    last: &[f32],
+    tail: &mut [f32; R],
+) {
+    unsafe {
+        let (a, b, panel, last) = (a.as_ptr(), b.as_ptr(), panel.as_ptr(), last.as_ptr());
+        let mut acc = [[L::zero(); V]; R];
+        let mut beside = L::Narrow::zero();
+        for p in 0..k {
+            let b: [L; V] = std::array::from_fn(|v| L::load(b.add(p * ldb + L::WIDTH * v)));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let a = L::splat(*a.add(r * k + p));
+                for (acc, &b) in acc.iter_mut().zip(&b) {
+                    *acc = L::mul_add(*acc, a, b);
+                }
+            }
+            beside = L::Narrow::mul_add(beside, L::Narrow::load(panel.add(p * R)), L::Narrow::splat(*last.add(p * ldb)));
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (v, &acc) in acc.iter().enumerate() {
+                acc.store(sums.as_mut_ptr().add(r * ldc + L::WIDTH * v));
+            }
+        }
+        beside.store(tail.as_mut_ptr());
     }
 }
 
@@ -578,7 +697,7 @@ mod tests {
     }
 
     fn sum_with(isa: Isa, x: &Tensor<4>, w: &Tensor<4>) -> Tensor<4> {
-        convolve_with(isa, x, w, Finish::Sum { plus: None }).expect("the kernel runs on this processor").0
+        convolve_with(isa, x, w, None, Finish::Sum { plus: None }).expect("the kernel runs on this processor").0
     }
 
     /// Every 1×1 shape of the network at 224 × 224 (out, in, side), and sizes that leave partial
@@ -601,6 +720,26 @@ mod tests {
                 let got = bits(got);
                 assert_eq!(first.get_or_insert_with(|| got.clone()), &got, "{m}×{k} at {side}²: instruction sets disagree");
             }
+        }
+    }
+
+    /// With [`Panels`], a last position after whole blocks (7 × 7 = 48 + 1; 97 = 2 · 48 + 1)
+    /// gives the same bits as without, finished and kept too, for a batch as well.
+    #[test]
+    fn panels_give_the_same_bits() {
+        for (batch, m, k, side) in [(1, 1152, 192, 7), (2, 24, 17, 7), (1, 16, 5, 97)] {
+            let (h, w) = if side == 97 { (1, 97) } else { (side, side) };
+            let (x, weight) = (tensor([batch, k, h, w], m), tensor([m, k, 1, 1], k));
+            let Some(panels) = Panels::of(&weight) else {
+                return eprintln!("skipped: this processor has no AVX-512, whose kernel the panels are for");
+            };
+            assert!(Panels::wanted(h * w), "{h}×{w} ends in one position after whole blocks");
+            let (scale, shift, gate) = (tensor([1, m, 1, 1], 5), tensor([1, m, 1, 1], 6), tensor([batch, m, h, w], 7).abs());
+            let finish = || Finish::Gated { scale: &scale, shift: &shift, gate: Some(&gate), keep: true };
+            let (out, pre) = convolve_panels(&x, &weight, Some(&panels), finish()).unwrap();
+            let (expected_out, expected_pre) = convolve_panels(&x, &weight, None, finish()).unwrap();
+            assert_eq!(bits(out), bits(expected_out), "{m}×{k} at {h}×{w}, batch {batch}");
+            assert_eq!(bits(pre.unwrap()), bits(expected_pre.unwrap()), "{m}×{k} at {h}×{w}, batch {batch}: pre-activation");
         }
     }
 
