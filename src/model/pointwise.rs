@@ -25,18 +25,20 @@ pub fn convolve(x: &Tensor<4>, weight: &Tensor<4>, finish: Finish) -> Option<(Te
     convolve_with(Isa::detect()?, x, weight, None, finish)
 }
 
-/// [`convolve`] with `weight`'s [`Panels`] too, where they were made: a last position after
-/// whole blocks is then summed beside the block before it.
+/// [`convolve`] with `weight`'s [`Panels`] too, where they were made: each block of positions
+/// then sums one more position beside its own.
 pub fn convolve_panels(x: &Tensor<4>, weight: &Tensor<4>, panels: Option<&Panels>, finish: Finish) -> Option<(Tensor<4>, Option<Tensor<4>>)> {
     convolve_with(Isa::detect()?, x, weight, panels, finish)
 }
 
 /// A 1×1 convolution's weight `[m, k]` in panels of eight output channels, `[m / 8][k][8]`, made
-/// where the processor has AVX-512. The 7 × 7 layers' 49 positions are a block of 48 and one
-/// more; summed alone, that one took a sixth of the layer's time (eight rows' broadcasts and
-/// multiply-adds per input channel for eight sums), while beside the block it is one vector of
-/// eight rows' weights (read from the panel) times one broadcast value, a multiply-add that the
-/// block's 24 hide. Each of its sums is the same chain as before, so the bits are too.
+/// where the processor has AVX-512. The network's planes are 49 · 4ⁱ positions, whole blocks of
+/// 48 and a remainder (one of 49, four of 196, sixteen of 784): summed alone, a remainder took
+/// a sixth of a 7 × 7 layer's time and a twenty-fifth of a 14 × 14 one's (eight rows'
+/// broadcasts and multiply-adds per input channel for eight sums or fewer). With the panels,
+/// each block of 48 sums the 49th position beside it instead, as one vector of eight rows'
+/// weights times one broadcast value, a multiply-add that the block's 24 hide. Each of its sums
+/// is the same chain as before, so the bits are too.
 #[derive(Debug, Clone)]
 pub struct Panels {
     values: Vec<f32>,
@@ -61,11 +63,12 @@ impl Panels {
         None
     }
 
-    /// Whether a product over `positions` positions would use panels: a last position after whole blocks.
+    /// Whether a product over `positions` positions would use panels: a whole number of AVX-512
+    /// blocks with one more position each.
     pub fn wanted(positions: usize) -> bool {
         match Isa::detect() {
             #[cfg(target_arch = "x86_64")]
-            Some(Isa::Avx512) => positions > avx512::Lane::COLUMNS && positions % avx512::Lane::COLUMNS == 1,
+            Some(Isa::Avx512) => positions.is_multiple_of(avx512::Lane::COLUMNS + 1),
             _ => false,
         }
     }
@@ -271,8 +274,20 @@ const SERIAL: usize = 1 << 20;
 impl Product<'_> {
     /// Row blocks, column blocks and images of the output (taken in the order [`Product::rows_first`] says).
     fn blocks(&self, isa: Isa) -> (usize, usize, usize) {
-        let (rows, columns) = isa.block();
+        let (rows, columns) = isa.block(self);
         (self.m.div_ceil(rows), self.n.div_ceil(columns), self.batch)
+    }
+
+    /// Whether each block in `L` sums one more position beside its own, from the weight's
+    /// [`Panels`]: AVX-512's blocks (eight rows of three vectors) where the positions are a whole
+    /// number of blocks and one (7², 14², 28², 56², 112²: all multiples of 49).
+    fn beside<L: Lanes>(&self) -> bool {
+        self.panels.is_some() && (L::ROWS, L::VECTORS, L::Narrow::WIDTH) == (PANEL, 3, PANEL) && self.n.is_multiple_of(L::COLUMNS + 1)
+    }
+
+    /// Positions of one column block in `L`: a register block's, and one more where [`Product::beside`].
+    fn step<L: Lanes>(&self) -> usize {
+        L::COLUMNS + usize::from(self.beside::<L>())
     }
 
     /// Whether the blocks go row block by row block (each row block of `a` read once while all
@@ -308,15 +323,15 @@ impl Product<'_> {
 }
 
 impl Isa {
-    /// Output channels by positions of one register block.
-    fn block(self) -> (usize, usize) {
+    /// Output channels by positions of one block of `product`.
+    fn block(self, product: &Product) -> (usize, usize) {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => (avx512::Lane::ROWS, avx512::Lane::COLUMNS),
+            Isa::Avx512 => (avx512::Lane::ROWS, product.step::<avx512::Lane>()),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => (avx2::Lane::ROWS, avx2::Lane::COLUMNS),
+            Isa::Avx2 => (avx2::Lane::ROWS, product.step::<avx2::Lane>()),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Isa::Simd128 => (simd128::Lane::ROWS, simd128::Lane::COLUMNS),
+            Isa::Simd128 => (simd128::Lane::ROWS, product.step::<simd128::Lane>()),
         }
     }
 }
@@ -350,46 +365,37 @@ trait Lanes: Copy {
 /// three blocks of 16 and one of a single vector).
 #[inline(always)]
 fn blocks_with<L: Lanes>(product: &Product, range: std::ops::Range<usize>, values: &Values, targets: Targets) {
-    let (rows_per_block, columns_per_block) = (L::ROWS, L::COLUMNS);
+    let (rows_per_block, columns_per_block, step) = (L::ROWS, L::COLUMNS, product.step::<L>());
     let Product { a, b, m, k, n, .. } = *product;
     let row_blocks = m.div_ceil(rows_per_block);
-    let column_blocks = n.div_ceil(columns_per_block);
+    let column_blocks = n.div_ceil(step);
     let mut sums = vec![0.0f32; rows_per_block * columns_per_block];
     let mut panel: Vec<f32> = Vec::new();
     let mut panel_of = usize::MAX;
-    // A last column block of one position is summed beside the block before it, from the
-    // weight's panels (AVX-512: eight rows, the panel's eight as one AVX2 vector).
-    let beside = product.panels.filter(|_| {
-        (L::ROWS, L::VECTORS, L::Narrow::WIDTH) == (PANEL, 3, PANEL) && column_blocks >= 2 && n % columns_per_block == 1
-    });
+    // Each block's position after its own, summed beside it from the weight's panels.
+    let beside = product.panels.filter(|_| product.beside::<L>());
     for block in range {
         let (image, rest) = (block / (row_blocks * column_blocks), block % (row_blocks * column_blocks));
         let (column_block, row_block) = match product.rows_first() {
             true => (rest % column_blocks, rest / column_blocks),
             false => (rest / row_blocks, rest % row_blocks),
         };
-        let (i, j) = (row_block * rows_per_block, column_block * columns_per_block);
+        let (i, j) = (row_block * rows_per_block, column_block * step);
         let (rows, columns) = ((m - i).min(rows_per_block), (n - j).min(columns_per_block));
         let image_b = &b[image * k * n..(image + 1) * k * n];
         if let Some(panels) = beside {
-            match column_blocks - column_block {
-                // Summed with the block before.
-                1 => continue,
-                2 => {
-                    let (panel, last) = (&panels[row_block * k * PANEL..(row_block + 1) * k * PANEL], &image_b[n - 1..]);
-                    assert!(a.len() >= (i + PANEL) * k && image_b.len() >= j + (k - 1) * n + columns_per_block && last.len() > (k - 1) * n);
-                    let mut tail = [0.0f32; PANEL];
-                    // SAFETY: the bounds are checked just above; the block is eight rows of three vectors.
-                    unsafe { sum_beside::<L, PANEL, 3>(&a[i * k..], k, &image_b[j..], n, &mut sums, columns_per_block, panel, last, &mut tail) };
-                    for r in 0..PANEL {
-                        let (row, at) = (i + r, r * columns_per_block);
-                        values.store(row, (image * m + row) * n + j, &sums[at..at + columns_per_block], targets);
-                        values.store(row, (image * m + row) * n + n - 1, &tail[r..r + 1], targets);
-                    }
-                    continue;
-                }
-                _ => {}
+            // Whole blocks only: the positions are a multiple of `step`, and the panels' rows of eight.
+            let (panel, last) = (&panels[row_block * k * PANEL..(row_block + 1) * k * PANEL], &image_b[j + columns_per_block..]);
+            assert!(a.len() >= (i + PANEL) * k && image_b.len() >= j + (k - 1) * n + step && last.len() > (k - 1) * n);
+            let mut tail = [0.0f32; PANEL];
+            // SAFETY: the bounds are checked just above; the block is eight rows of three vectors.
+            unsafe { sum_beside::<L, PANEL, 3>(&a[i * k..], k, &image_b[j..], n, &mut sums, columns_per_block, panel, last, &mut tail) };
+            for r in 0..PANEL {
+                let (row, at) = (i + r, r * columns_per_block);
+                values.store(row, (image * m + row) * n + j, &sums[at..at + columns_per_block], targets);
+                values.store(row, (image * m + row) * n + j + columns_per_block, &tail[r..r + 1], targets);
             }
+            continue;
         }
         let (panel_b, ldb): (&[f32], usize) = if columns == columns_per_block {
             (&image_b[j..], n)
@@ -723,17 +729,16 @@ mod tests {
         }
     }
 
-    /// With [`Panels`], a last position after whole blocks (7 × 7 = 48 + 1; 97 = 2 · 48 + 1)
-    /// gives the same bits as without, finished and kept too, for a batch as well.
+    /// With [`Panels`] (each block of 48 positions and one more beside it: 7², 14², 28², 1 × 98)
+    /// the bits are those without, finished and kept too, for a batch as well.
     #[test]
     fn panels_give_the_same_bits() {
-        for (batch, m, k, side) in [(1, 1152, 192, 7), (2, 24, 17, 7), (1, 16, 5, 97)] {
-            let (h, w) = if side == 97 { (1, 97) } else { (side, side) };
+        for (batch, m, k, (h, w)) in [(1, 1152, 192, (7, 7)), (2, 24, 17, (7, 7)), (1, 80, 24, (14, 14)), (2, 40, 8, (28, 28)), (1, 16, 5, (1, 98))] {
             let (x, weight) = (tensor([batch, k, h, w], m), tensor([m, k, 1, 1], k));
             let Some(panels) = Panels::of(&weight) else {
                 return eprintln!("skipped: this processor has no AVX-512, whose kernel the panels are for");
             };
-            assert!(Panels::wanted(h * w), "{h}×{w} ends in one position after whole blocks");
+            assert!(Panels::wanted(h * w), "{h}×{w} is whole blocks of 48 + 1");
             let (scale, shift, gate) = (tensor([1, m, 1, 1], 5), tensor([1, m, 1, 1], 6), tensor([batch, m, h, w], 7).abs());
             let finish = || Finish::Gated { scale: &scale, shift: &shift, gate: Some(&gate), keep: true };
             let (out, pre) = convolve_panels(&x, &weight, Some(&panels), finish()).unwrap();
