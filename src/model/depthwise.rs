@@ -871,7 +871,8 @@ mod tests {
 
     #[test]
     fn finishing_is_bit_for_bit_the_separate_passes() {
-        let (channels, side) = (6, 11);
+        // A group of eight channels (interleaved) and three one by one.
+        let (channels, side) = (11, 11);
         let (x, weight) = (tensor([1, channels, side, side], 1), tensor([channels, 1, 5, 5], 2));
         let window = Window { stride: 2, kernel: 5, padding: [1, 2, 1, 2] };
         let raw = forward(&x, &weight, window, SUM).unwrap().0;
@@ -881,6 +882,8 @@ mod tests {
         let bits = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap().into_iter().map(f32::to_bits).collect::<Vec<_>>();
         let bn = forward(&x, &weight, window, Finish::BatchNorm { scale: &scale, shift: &shift, plus: Some(&gate) }).unwrap().0;
         assert_eq!(bits(bn), bits(normed.clone() + gate.clone()));
+        let summed = forward(&x, &weight, window, Finish::Sum { plus: Some(&gate) }).unwrap().0;
+        assert_eq!(bits(summed), bits(raw.clone() + gate.clone()));
         let finish = Finish::Gated { scale: &scale, shift: &shift, gate: Some(&gate), keep: true };
         let (out, pre) = forward(&x, &weight, window, finish).unwrap();
         assert_eq!(bits(pre.expect("kept")), bits(normed.clone()));
