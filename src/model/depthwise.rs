@@ -19,6 +19,7 @@
 
 use burn_tensor::Tensor;
 
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
 use super::cpu::{Fresh, Host, each_chunk, each_range};
@@ -74,12 +75,14 @@ pub fn forward(x: &Tensor<4>, weight: &Tensor<4>, window: Window, finish: Finish
     let grouped = if group.pays() { channels / CHANNELS * CHANNELS } else { 0 };
     let (tap_offsets, reads) = if grouped > 0 { (group.offsets(), group.reads()) } else { Default::default() };
     each_range(grouped / CHANNELS, CHANNELS * oh * ow, |range| {
-        let mut scratch = GroupScratch::new(&group);
-        for g in range {
-            let first = g * CHANNELS;
-            let x = &x_values[first * h * w..(first + CHANNELS) * h * w];
-            group.run(x, &weights[first * k * k..(first + CHANNELS) * k * k], &tap_offsets, &reads, &mut scratch, (values, targets, first));
-        }
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.prepare(&group);
+            for g in range {
+                let first = g * CHANNELS;
+                let x = &x_values[first * h * w..(first + CHANNELS) * h * w];
+                group.run(x, &weights[first * k * k..(first + CHANNELS) * k * k], &tap_offsets, &reads, scratch, (values, targets, first));
+            }
+        })
     });
     let plane = Plane { h, w, ow, window };
     let offsets = plane.offsets(0).collect::<Vec<_>>();
@@ -369,13 +372,27 @@ struct GroupScratch {
     planes: Vec<f32>,
 }
 
+thread_local! {
+    /// Each thread's [`GroupScratch`], kept from layer to layer and pass to pass: made and freed
+    /// in every layer, buffers of a dozen sizes between the activations fragmented the browser's
+    /// single heap (its memory grew 5 MB from the 10th to the 50th feedback run).
+    static SCRATCH: RefCell<GroupScratch> = const {
+        RefCell::new(GroupScratch { image: Vec::new(), start: 0, taps: Vec::new(), sums: Vec::new(), planes: Vec::new() })
+    };
+}
+
 impl GroupScratch {
-    fn new(group: &Group) -> Self {
-        let image = vec![0.0; group.len() + CHANNELS];
+    /// Readies the buffers for `group`: the image all zeros (its padding must be) and aligned,
+    /// the others long enough. Allocates only where a buffer must grow.
+    fn prepare(&mut self, group: &Group) {
+        self.image.clear();
+        self.image.resize(group.len() + CHANNELS, 0.0);
         // The image starts on a 32-byte boundary, so that no read of eight values straddles two cache lines.
-        let start = image.as_ptr().align_offset(CHANNELS * size_of::<f32>()).min(CHANNELS);
+        self.start = self.image.as_ptr().align_offset(CHANNELS * size_of::<f32>()).min(CHANNELS);
         let (n, taps) = ((group.oh * group.ow).min(STRIP), group.window.kernel * group.window.kernel);
-        Self { image, start, taps: vec![0.0; taps * CHANNELS], sums: vec![0.0; n * CHANNELS], planes: vec![0.0; n * CHANNELS] }
+        self.taps.resize(taps * CHANNELS, 0.0);
+        self.sums.resize(n * CHANNELS, 0.0);
+        self.planes.resize(n * CHANNELS, 0.0);
     }
 }
 
