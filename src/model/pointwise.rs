@@ -65,6 +65,7 @@ impl Panels {
 
     /// Whether a product over `positions` positions would use panels: a whole number of AVX-512
     /// blocks with one more position each.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     pub fn wanted(positions: usize) -> bool {
         match Isa::detect() {
             #[cfg(target_arch = "x86_64")]
