@@ -93,7 +93,7 @@ pub fn forward(x: &Tensor<4>, weight: &Tensor<4>, window: Window, finish: Finish
         for c in range.start + grouped..range.end + grouped {
             plane.pad(&x_values[c * h * w..(c + 1) * h * w], &mut scratch);
             plane.sum(&scratch, &weights[c * k * k..(c + 1) * k * k], &offsets, &blocks, &mut sums);
-            store(values, c, c * oh * ow, &sums, targets);
+            values.store(c, c * oh * ow, &sums, targets);
         }
     });
     // SAFETY: the groups and the ranges after them cover the channels, and each channel's plane
@@ -648,22 +648,6 @@ unsafe fn unpack_avx2(sums: &[f32], planes: &mut [f32]) {
             planes[i * n + p] = sums[p * CHANNELS + i];
         }
     }
-}
-
-/// [`Values::store`], compiled for AVX2 where the processor has it.
-fn store(values: Values, channel: usize, at: usize, sums: &[f32], targets: Targets) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the processor has AVX2 (checked just above).
-        return unsafe { store_avx2(values, channel, at, sums, targets) };
-    }
-    values.store(channel, at, sums, targets)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn store_avx2(values: Values, channel: usize, at: usize, sums: &[f32], targets: Targets) {
-    values.store(channel, at, sums, targets)
 }
 
 /// The transpose of an 8 × 8 block held as eight rows.

@@ -47,6 +47,7 @@ pub struct Panels {
 impl Panels {
     /// `weight`'s panels (`[m, k, 1, 1]`); `None` where the kernel does not use them (no AVX-512,
     /// off the CPU, output channels not a multiple of eight).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     pub fn of(weight: &Tensor<4>) -> Option<Self> {
         let [m, k, kh, kw] = weight.dims();
         #[cfg(target_arch = "x86_64")]
@@ -59,7 +60,6 @@ impl Panels {
             }
             return Some(Self { values });
         }
-        let _ = (m, k, kh, kw);
         None
     }
 
@@ -230,9 +230,11 @@ enum Isa {
 }
 
 impl Isa {
-    /// The widest instruction set this processor has.
+    /// The widest instruction set this processor has (found once: every 1×1 layer asks, twice
+    /// where it may use panels).
     fn detect() -> Option<Self> {
-        Self::available().first().copied()
+        static WIDEST: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
+        *WIDEST.get_or_init(|| Self::available().first().copied())
     }
 
     /// Every instruction set the kernel has and this processor runs, widest first.
