@@ -389,10 +389,10 @@ fn blocks_with<L: Lanes>(product: &Product, range: std::ops::Range<usize>, value
         if let Some(panels) = beside {
             // Whole blocks only: the positions are a multiple of `step`, and the panels' rows of eight.
             let (panel, last) = (&panels[row_block * k * PANEL..(row_block + 1) * k * PANEL], &image_b[j + columns_per_block..]);
-            assert!(a.len() >= (i + PANEL) * k && image_b.len() >= j + (k - 1) * n + step && last.len() > (k - 1) * n);
+            assert!(image_b.len() >= j + (k - 1) * n + step && last.len() > (k - 1) * n);
             let mut tail = [0.0f32; PANEL];
             // SAFETY: the bounds are checked just above; the block is eight rows of three vectors.
-            unsafe { sum_beside::<L, PANEL, 3>(&a[i * k..], k, &image_b[j..], n, &mut sums, columns_per_block, panel, last, &mut tail) };
+            unsafe { sum_beside::<L, PANEL, 3>(k, &image_b[j..], n, &mut sums, columns_per_block, panel, last, &mut tail) };
             for r in 0..PANEL {
                 let (row, at) = (i + r, r * columns_per_block);
                 values.store(row, (image * m + row) * n + j, &sums[at..at + columns_per_block], targets);
@@ -483,8 +483,11 @@ unsafe fn sum<L: Lanes, const R: usize, const V: usize>(a: &[f32], k: usize, b: 
     }
 }
 
-/// [`sum`] of an `R`-row block, and beside it `tail[r] = Σ_p panel[p · R + r] · last[p · ldb]`
-/// (one more position, its `R` rows' weights one vector of `L::Narrow`), in channel order.
+/// [`sum`] of an `R`-row block with its weights read from `panel` (row `r`'s `p`-th at
+/// `panel[p · R + r]`: the `R` rows' weights for one input channel share a cache line, where the
+/// rows of `a` lie `k` apart and the panels would be read as well), and beside it
+/// `tail[r] = Σ_p panel[p · R + r] · last[p · ldb]` (one more position, its `R` rows' weights one
+/// vector of `L::Narrow`), in channel order.
 ///
 /// # Safety
 /// As [`sum`]'s, and `panel` holds `k` rows of `R`, `last` `k` values `ldb` apart; `L::Narrow` is
@@ -492,7 +495,6 @@ unsafe fn sum<L: Lanes, const R: usize, const V: usize>(a: &[f32], k: usize, b: 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn sum_beside<L: Lanes, const R: usize, const V: usize>(
-    a: &[f32],
     k: usize,
     b: &[f32],
     ldb: usize,
@@ -503,13 +505,13 @@ unsafe fn sum_beside<L: Lanes, const R: usize, const V: usize>(
     tail: &mut [f32; R],
 ) {
     unsafe {
-        let (a, b, panel, last) = (a.as_ptr(), b.as_ptr(), panel.as_ptr(), last.as_ptr());
+        let (b, panel, last) = (b.as_ptr(), panel.as_ptr(), last.as_ptr());
         let mut acc = [[L::zero(); V]; R];
         let mut beside = L::Narrow::zero();
         for p in 0..k {
             let b: [L; V] = std::array::from_fn(|v| L::load(b.add(p * ldb + L::WIDTH * v)));
             for (r, acc) in acc.iter_mut().enumerate() {
-                let a = L::splat(*a.add(r * k + p));
+                let a = L::splat(*panel.add(p * R + r));
                 for (acc, &b) in acc.iter_mut().zip(&b) {
                     *acc = L::mul_add(*acc, a, b);
                 }
