@@ -10,7 +10,9 @@
 //! Forward, on planes of 28 × 28 and less (and 56 × 56 with 5 × 5 kernels), eight channels go
 //! together instead ([`Group`]): interleaved, each tap is one vector of eight weights times one
 //! aligned vector of eight inputs, no lane wasted on a 7- or 14-wide row, no parity split. The
-//! sums are the same and in the same order, so the two paths agree bit for bit.
+//! sums are the same and in the same order, so the two paths agree bit for bit. On the larger
+//! planes with 3 × 3 kernels (b0–b2), where the processor has AVX-512, the rows are read
+//! straight from the input instead of a padded copy ([`rows`]), bit for bit too.
 //!
 //! The stem (3 → 32 channels, 3 × 3) is not summed this way: any order of its sums other than
 //! burn-flex's moves ReLU6 kinks on the golden cat's flat letterbox border (its gate gradient then
@@ -24,6 +26,10 @@ use std::mem::MaybeUninit;
 
 use super::cpu::{Fresh, Host, each_chunk, each_range};
 use super::finish::{Finish, Finished, Targets, Values};
+
+mod rows;
+
+use rows::Rows;
 
 /// Where a depthwise convolution reads: stride, kernel side and zero padding (top, bottom, left, right).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +66,11 @@ impl Window {
 /// each block of sums is stored: `x` `[1, C, H, W]`, `w` `[C, 1, k, k]`. The output, and the
 /// pre-activation where `finish` keeps it; `None` off the CPU or for tensors that are not plain buffers.
 pub fn forward(x: &Tensor<4>, weight: &Tensor<4>, window: Window, finish: Finish) -> Option<(Tensor<4>, Option<Tensor<4>>)> {
+    forward_by(x, weight, window, finish, true)
+}
+
+/// [`forward`], straight from the input's rows ([`Rows`]) only where `straight` allows it.
+fn forward_by(x: &Tensor<4>, weight: &Tensor<4>, window: Window, finish: Finish, straight: bool) -> Option<(Tensor<4>, Option<Tensor<4>>)> {
     let [n, channels, h, w] = x.dims();
     if !window.fits(n, channels, weight, [h, w]) {
         return None;
@@ -70,8 +81,18 @@ pub fn forward(x: &Tensor<4>, weight: &Tensor<4>, window: Window, finish: Finish
     let mut finished = Finished::new(finish, [1, channels, oh, ow])?;
     let (values, targets) = finished.parts();
     let (x_values, weights) = (x_values.values(), weights.values());
-    // Eight channels at a time, interleaved, where that pays; the other channels one by one.
+    // Eight channels at a time, interleaved, where that pays; the other channels one by one,
+    // straight from the input's rows where that path computes the window.
     let group = Group { h, w, oh, ow, window };
+    if let Some(rows) = Rows::new(window, [h, w], [oh, ow]).filter(|_| straight && !group.pays()) {
+        each_range(channels, oh * ow, |range| {
+            for c in range {
+                rows.run(&x_values[c * h * w..(c + 1) * h * w], &weights[c * k * k..(c + 1) * k * k], c, values, targets);
+            }
+        });
+        // SAFETY: the ranges cover the channels, and each channel's plane is stored whole.
+        return Some(unsafe { finished.into_tensors() });
+    }
     let grouped = if group.pays() { channels / CHANNELS * CHANNELS } else { 0 };
     let (tap_offsets, reads) = if grouped > 0 { (group.offsets(), group.reads()) } else { Default::default() };
     each_range(grouped / CHANNELS, CHANNELS * oh * ow, |range| {
@@ -837,6 +858,31 @@ mod tests {
 
     /// The browser's portable interleaving, sums and inverse give the AVX2 kernels' bits.
     #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn rows_read_straight_are_bit_for_bit_the_padded_plane() {
+        let bits = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap().into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        // b0's, b1's and b2's planes, and rows that end inside a vector (34, 24, 18 outputs).
+        for (s, h, w, padding) in [(1usize, 112usize, 112usize, [1, 1, 1, 1]), (1, 56, 56, [1, 1, 1, 1]), (1, 30, 34, [1, 1, 1, 1]), (1, 40, 24, [1, 1, 1, 1]), (2, 112, 112, [0, 1, 0, 1]), (2, 30, 36, [0, 1, 0, 1])] {
+            let (channels, window) = (3, Window { stride: s, kernel: 3, padding });
+            let [oh, ow] = [h.div_ceil(s), w.div_ceil(s)];
+            if Rows::new(window, [h, w], [oh, ow]).is_none() {
+                assert!(!std::arch::is_x86_feature_detected!("avx512f"), "s{s} {h}×{w} reads rows straight where the processor has AVX-512");
+                eprintln!("no AVX-512 on this processor: the straight rows are not used, nor tested");
+                return;
+            }
+            assert!(!Group { h, w, oh, ow, window }.pays(), "s{s} {h}×{w} takes the one-channel path");
+            let (x, weight) = (tensor([1, channels, h, w], 4), tensor([channels, 1, 3, 3], 5));
+            let (scale, shift, gate) = (tensor([1, channels, 1, 1], 6), tensor([1, channels, 1, 1], 7), tensor([1, channels, oh, ow], 8).abs());
+            let what = format!("s{s} {h}×{w}");
+            for finish in [Finish::Gated { scale: &scale, shift: &shift, gate: None, keep: true }, Finish::Gated { scale: &scale, shift: &shift, gate: Some(&gate), keep: false }, SUM] {
+                let (straight, padded) = (forward_by(&x, &weight, window, finish, true).unwrap(), forward_by(&x, &weight, window, finish, false).unwrap());
+                assert_eq!(straight.0.dims(), [1, channels, oh, ow], "{what}");
+                assert_eq!(bits(straight.0), bits(padded.0), "{what}");
+                assert_eq!(straight.1.map(bits), padded.1.map(bits), "{what}, pre-activation");
+            }
+        }
+    }
+
     #[test]
     fn interleaved_portable_kernels_are_the_avx2_kernels() {
         if !std::arch::is_x86_feature_detected!("avx2") {
