@@ -6,6 +6,9 @@
 //   node scripts/bench-web.mjs [--label L] [--runs N] [--backends cpu,gpu] [--memory cpu=feedback,gpu=cam] [--json OUT]
 //
 // PKG=dir serves the wasm and its JS glue from dir instead of pkg/ (scripts/wasm-profiles.sh).
+// Last, WebAssembly's own multiply-add peak in the same browser (bench/simd-peak, built here for
+// wasm32 with cargo): what the CPU-wasm forward pass's rate is a share of.
+import { execFileSync } from "node:child_process";
 import { readFile, readdir, writeFile } from "node:fs/promises";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
@@ -67,8 +70,52 @@ try {
       `forward + backward ${r.forwardBackwardMs.median.toFixed(1)} ms (medians); ${each.join("; ")}` +
       (memoryMethod ? `; wasm memory after 1/10/50 ${memoryMethod} runs: ${Object.values(r.memoryMb).join(" / ")} MB` : ""));
   }
+  if (report.cpu) report.simdPeak = await simdPeak(browser, report.cpu.forwardMs.median);
   if (args.json) await writeFile(args.json, JSON.stringify({ label: args.label, ...report }, null, 2));
 } finally {
   await browser.close();
   server.close();
+}
+
+// GFLOP/s of bench/simd-peak's loops in a page of `browser` (best of five), and the CPU-wasm
+// forward pass's rate (0.803 GFLOP, `thinktwice bench`'s count) as a share of the SIMD128 one.
+async function simdPeak(browser, forwardMs) {
+  const built = {};
+  try {
+    const target = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
+    for (const [name, features] of [["plain", "+simd128"], ["relaxed", "+simd128,+relaxed-simd"]]) {
+      execFileSync("cargo", ["build", "-q", "--release", "--target", "wasm32-unknown-unknown", "--manifest-path", join(ROOT, "bench/simd-peak/Cargo.toml"),
+        "--target-dir", join(target, "simd-peak", name)], { env: { ...process.env, RUSTFLAGS: `-C target-feature=${features}` }, stdio: "inherit" });
+      built[name] = (await readFile(join(target, "simd-peak", name, "wasm32-unknown-unknown/release/simd_peak.wasm"))).toString("base64");
+    }
+  } catch (e) {
+    console.log(`[${args.label}] SIMD128 multiply-add peak: not measured (${e.message.split("\n")[0]})`);
+    return null;
+  }
+  const page = await browser.newPage();
+  const peak = await page.evaluate(async ({ plain, relaxed }) => {
+    const rates = {};
+    for (const [name, wasm, f] of [["simd128", plain, "mul_add"], ["relaxedSimd", relaxed, "relaxed_mul_add"]]) {
+      try {
+        const { instance } = await WebAssembly.instantiate(Uint8Array.from(atob(wasm), (c) => c.charCodeAt(0)));
+        const rounds = 20_000_000;
+        let best = 0;
+        for (let i = 0; i < 5; i++) {
+          const start = performance.now();
+          instance.exports[f](rounds, 1 + i * 1e-7);
+          best = Math.max(best, (rounds * 12 * 4 * 2) / ((performance.now() - start) / 1000) / 1e9);
+        }
+        rates[name] = best;
+      } catch (e) {
+        rates[name] = null; // relaxed SIMD is not in every browser
+      }
+    }
+    return rates;
+  }, built);
+  await page.close();
+  const forwardGflops = 0.803 / (forwardMs / 1000);
+  console.log(`[${args.label}] SIMD128 multiply-add peak in this browser: ${peak.simd128.toFixed(1)} GFLOP/s` +
+    (peak.relaxedSimd ? ` (relaxed SIMD's fused multiply-add: ${peak.relaxedSimd.toFixed(1)})` : "") +
+    `; the CPU-wasm forward pass runs at ${forwardGflops.toFixed(1)} GFLOP/s, ${((100 * forwardGflops) / peak.simd128).toFixed(0)}% of it`);
+  return { ...peak, forwardGflops };
 }
