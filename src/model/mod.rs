@@ -16,6 +16,8 @@ mod finish;
 mod fused;
 pub mod labels;
 mod pointwise;
+#[cfg(target_arch = "x86_64")]
+mod row_lanes;
 #[cfg(not(target_family = "wasm"))]
 mod team;
 pub mod pth;

@@ -694,21 +694,7 @@ mod avx512 {
             let (oh, ow, k) = (h / 2, w / 2, 9 * channels);
             let (vectors, ldb) = (ow.div_ceil(16), ow.next_multiple_of(16));
             assert!(x.len() == channels * h * w && kernel.len() == m * k && columns.len() >= k * ldb && vectors <= STEM_VECTORS);
-            let zero = _mm512_setzero_ps();
-            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-            // Sixteen values of `row` from column `start` on, zero past its end.
-            let load = |row: &[f32], start: usize| {
-                let left = w.saturating_sub(start);
-                // SAFETY: the lanes read lie in `row` (`start + lane < w`); masked lanes are not read.
-                unsafe {
-                    match left {
-                        0 => zero,
-                        l if l >= 16 => _mm512_loadu_ps(row[start..].as_ptr()),
-                        l => _mm512_maskz_loadu_ps((1 << l) - 1, row.as_ptr().wrapping_add(start)),
-                    }
-                }
-            };
+            use super::super::row_lanes::{even_odd, load, next_lane};
             // Unfolded row `(ky·3 + kx)·C + c` holds `x[c, 2·oy + ky, 2·ox + kx]`, as `unfold`'s.
             for ky in 0..3 {
                 let iy = 2 * oy + ky;
@@ -720,11 +706,10 @@ mod avx512 {
                         continue;
                     }
                     let row = &x[(c * h + iy) * w..(c * h + iy + 1) * w];
-                    let mut evens = [zero; STEM_VECTORS + 1];
+                    let mut evens = [_mm512_setzero_ps(); STEM_VECTORS + 1];
                     for b in 0..vectors {
-                        let (low, high) = (load(row, 32 * b), load(row, 32 * b + 16));
-                        evens[b] = _mm512_permutex2var_ps(low, even, high);
-                        let odds = _mm512_permutex2var_ps(low, odd, high);
+                        let odds;
+                        (evens[b], odds) = even_odd(load(row, 32 * b), load(row, 32 * b + 16));
                         // SAFETY: vector b of each unfolded row lies in `columns` (asserted above).
                         unsafe {
                             _mm512_storeu_ps(columns[at(0) + 16 * b..].as_mut_ptr(), evens[b]);
@@ -733,7 +718,7 @@ mod avx512 {
                     }
                     for b in 0..vectors {
                         // Columns 2·ox + 2: the evens moved down a lane, the next vector's first (or the zero column) in.
-                        let next = _mm512_castsi512_ps(_mm512_alignr_epi32::<1>(_mm512_castps_si512(evens[b + 1]), _mm512_castps_si512(evens[b])));
+                        let next = next_lane(evens[b + 1], evens[b]);
                         // SAFETY: as above.
                         unsafe { _mm512_storeu_ps(columns[at(2) + 16 * b..].as_mut_ptr(), next) };
                     }

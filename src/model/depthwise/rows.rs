@@ -78,25 +78,8 @@ impl Rows {
         use std::arch::x86_64::*;
         let Rows { h, w, oh, ow, stride } = *self;
         let tap: [__m512; 9] = std::array::from_fn(|t| _mm512_set1_ps(taps[t]));
+        use super::super::row_lanes::{even_odd, load, next_lane, previous_lane};
         let zero = _mm512_setzero_ps();
-        // Sixteen values of a row from column `start` on, zero past its end.
-        let load = |row: *const f32, start: usize| {
-            let left = w.saturating_sub(start);
-            // SAFETY: the lanes read lie in the row (`start + lane < w`); masked lanes are not read.
-            unsafe {
-                match left {
-                    0 => zero,
-                    l if l >= WIDTH => _mm512_loadu_ps(row.add(start)),
-                    l => _mm512_maskz_loadu_ps((1 << l) - 1, row.wrapping_add(start)),
-                }
-            }
-        };
-        // `b`'s lanes moved down by one, `a`'s first lane in after them (`valignd`).
-        let next_lane = |a: __m512, b: __m512| _mm512_castsi512_ps(_mm512_alignr_epi32::<1>(_mm512_castps_si512(a), _mm512_castps_si512(b)));
-        // `b`'s lanes moved up by one, `a`'s last lane in before them.
-        let previous_lane = |b: __m512, a: __m512| _mm512_castsi512_ps(_mm512_alignr_epi32::<15>(_mm512_castps_si512(b), _mm512_castps_si512(a)));
-        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
         let top = usize::from(stride == 1);
         let mut sums = [0.0f32; VECTORS * WIDTH];
         for oy in 0..oh {
@@ -106,7 +89,7 @@ impl Rows {
                 let Some(iy) = (oy * stride + ky).checked_sub(top).filter(|&iy| iy < h) else {
                     continue;
                 };
-                let row = x[iy * w..].as_ptr();
+                let row = &x[iy * w..(iy + 1) * w];
                 let (t0, t1, t2) = (tap[3 * ky], tap[3 * ky + 1], tap[3 * ky + 2]);
                 // Per output vector, the values its three taps read: columns x − 1, x, x + 1 at
                 // stride 1; 2x, 2x + 1, 2x + 2 at stride 2.
@@ -117,11 +100,10 @@ impl Rows {
                         [previous_lane(v[b], before), v[b], next_lane(after, v[b])]
                     })
                 } else {
-                    let pairs: [(__m512, __m512); V] = std::array::from_fn(|b| (load(row, 2 * b * WIDTH), load(row, (2 * b + 1) * WIDTH)));
-                    let evens: [__m512; V] = std::array::from_fn(|b| _mm512_permutex2var_ps(pairs[b].0, even, pairs[b].1));
+                    let columns: [(__m512, __m512); V] = std::array::from_fn(|b| even_odd(load(row, 2 * b * WIDTH), load(row, (2 * b + 1) * WIDTH)));
                     std::array::from_fn(|b| {
-                        let after = if b + 1 < V { evens[b + 1] } else { zero };
-                        [evens[b], _mm512_permutex2var_ps(pairs[b].0, odd, pairs[b].1), next_lane(after, evens[b])]
+                        let after = if b + 1 < V { columns[b + 1].0 } else { zero };
+                        [columns[b].0, columns[b].1, next_lane(after, columns[b].0)]
                     })
                 };
                 for (acc, [a, b, c]) in acc.iter_mut().zip(reads) {
