@@ -972,7 +972,6 @@ mod tests {
         }
     }
 
-    /// The browser's portable interleaving, sums and inverse give the AVX2 kernels' bits.
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn rows_read_straight_are_bit_for_bit_the_padded_plane() {
@@ -999,6 +998,8 @@ mod tests {
         }
     }
 
+    /// The browser's portable interleaving, sums and inverse give the AVX2 kernels' bits.
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn interleaved_portable_kernels_are_the_avx2_kernels() {
         if !std::arch::is_x86_feature_detected!("avx2") {
