@@ -17,25 +17,24 @@ const CHAINS: usize = 12;
 /// `rounds` rounds of `v = v · a + b` on every chain, a multiply and an add.
 #[unsafe(no_mangle)]
 pub extern "C" fn mul_add(rounds: u32, seed: f32) -> f32 {
-    let (a, b) = (f32x4_splat(0.999_999_9), f32x4_splat(1e-7));
-    let mut chains = [f32x4_splat(seed); CHAINS];
-    for _ in 0..rounds {
-        for v in chains.iter_mut() {
-            *v = f32x4_add(f32x4_mul(*v, a), b);
-        }
-    }
-    f32x4_extract_lane::<0>(chains.iter().fold(f32x4_splat(0.0), |s, &v| f32x4_add(s, v)))
+    chains(rounds, seed, |v, a, b| f32x4_add(f32x4_mul(v, a), b))
 }
 
 /// The same with relaxed SIMD's multiply-add (fused where the processor has it).
 #[cfg(target_feature = "relaxed-simd")]
 #[unsafe(no_mangle)]
 pub extern "C" fn relaxed_mul_add(rounds: u32, seed: f32) -> f32 {
+    chains(rounds, seed, |v, a, b| f32x4_relaxed_madd(v, a, b))
+}
+
+/// `rounds` rounds of `v = step(v, a, b)` on each of the chains; the sum of their first lanes.
+#[inline(always)]
+fn chains(rounds: u32, seed: f32, step: impl Fn(v128, v128, v128) -> v128) -> f32 {
     let (a, b) = (f32x4_splat(0.999_999_9), f32x4_splat(1e-7));
     let mut chains = [f32x4_splat(seed); CHAINS];
     for _ in 0..rounds {
         for v in chains.iter_mut() {
-            *v = f32x4_relaxed_madd(*v, a, b);
+            *v = step(*v, a, b);
         }
     }
     f32x4_extract_lane::<0>(chains.iter().fold(f32x4_splat(0.0), |s, &v| f32x4_add(s, v)))
